@@ -1,0 +1,143 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
+)
+
+// Response headers naming who served a request.
+const (
+	HeaderBackend       = "X-Backend"
+	HeaderUpstreamModel = "X-Upstream-Model"
+)
+
+// Completer is the completion use case the chat handler drives.
+type Completer interface {
+	Complete(ctx context.Context, req domain.ChatRequest) (domain.Completion, domain.Route, error)
+	Stream(ctx context.Context, req domain.ChatRequest, emit completion.EmitFunc) (domain.Route, error)
+}
+
+type chatHandler struct {
+	completer    Completer
+	maxBodyBytes int64
+	now          func() time.Time
+}
+
+func (h *chatHandler) serve(c *gin.Context) {
+	log := logger(c)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if !errors.As(err, &tooBig) {
+			log.Info("reading the request body failed", zap.Error(err))
+			err = domain.Invalid("", "The request body could not be read.")
+		}
+		writeError(c, toAPIError(err))
+		return
+	}
+	req, err := openai.DecodeChatRequest(body)
+	if err != nil {
+		writeError(c, toAPIError(err))
+		return
+	}
+	if ce := log.Check(zap.DebugLevel, "chat request"); ce != nil {
+		ce.Write(zap.String("model", req.Model), zap.Bool("stream", req.Stream), zap.ByteString("body", body))
+	}
+	id, created := openai.NewCompletionID(), h.now().Unix()
+	if req.Stream {
+		h.stream(c, req, id, created)
+		return
+	}
+	out, route, err := h.completer.Complete(c.Request.Context(), req)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	setRoute(c, route)
+	if ce := log.Check(zap.DebugLevel, "chat answer"); ce != nil {
+		ce.Write(zap.String("content", out.Content), zap.String("finish_reason", out.FinishReason))
+	}
+	c.JSON(http.StatusOK, openai.NewCompletion(id, created, req.Model, out))
+}
+
+func setRoute(c *gin.Context, r domain.Route) {
+	c.Header(HeaderBackend, r.Backend)
+	c.Header(HeaderUpstreamModel, r.Model)
+}
+
+// fail answers a request that produced nothing yet.
+func (h *chatHandler) fail(c *gin.Context, err error) {
+	if c.Request.Context().Err() != nil {
+		// The client went away; there is no one to answer.
+		logger(c).Info("client closed the request", zap.Error(err))
+		c.Status(499)
+		return
+	}
+	writeError(c, toAPIError(err))
+}
+
+// stream relays chunks as server-sent events. Headers go out with the
+// first chunk, so a backend that fails before it can still be replaced.
+func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, created int64) {
+	enc := openai.NewChunkEncoder(id, created, req.Model)
+	w := c.Writer
+	started := false
+	var usage *domain.Usage
+	emit := func(route domain.Route, ch domain.Chunk) error {
+		if ch.Usage != nil {
+			usage = ch.Usage
+		}
+		if started && ch.Content == "" && ch.FinishReason == "" {
+			return nil // nothing for the client in this frame
+		}
+		if !started {
+			started = true
+			setRoute(c, route)
+			hdr := w.Header()
+			hdr.Set("Content-Type", "text/event-stream")
+			hdr.Set("Cache-Control", "no-cache")
+			hdr.Set("Connection", "keep-alive")
+			hdr.Set("X-Accel-Buffering", "no")
+			w.WriteHeader(http.StatusOK)
+		}
+		if _, err := w.Write(enc.Chunk(ch)); err != nil {
+			return err
+		}
+		w.Flush()
+		return nil
+	}
+	route, err := h.completer.Stream(c.Request.Context(), req, emit)
+	log := logger(c)
+	switch {
+	case err == nil:
+		if !started { // the upstream ended without a single frame
+			_ = emit(route, domain.Chunk{FinishReason: domain.FinishStop})
+		}
+		if req.IncludeUsage && usage != nil {
+			_, _ = w.Write(enc.Usage(*usage))
+		}
+		_, _ = w.Write(openai.Done)
+		w.Flush()
+	case c.Request.Context().Err() != nil:
+		log.Info("client closed the stream", zap.Bool("started", started))
+		if !started {
+			c.Status(499)
+		}
+	case !started:
+		h.fail(c, err)
+	default:
+		log.Warn("stream broke after it started", zap.Error(err))
+		_, _ = w.Write(openai.ErrorFrame(toAPIError(err).Body))
+		w.Flush()
+	}
+}

@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
+)
+
+// HealthReporter gives the last known status of every backend.
+type HealthReporter interface {
+	Report() health.Report
+}
+
+type healthHandler struct {
+	reporter HealthReporter
+	ready    *atomic.Bool
+	now      func() time.Time
+}
+
+type healthBody struct {
+	Status   string          `json:"status"`
+	Gateway  gatewayStatus   `json:"gateway"`
+	Backends []backendStatus `json:"backends"`
+}
+
+// gatewayStatus is the primary backend (the first in the list), in the shape
+// of the original specification.
+type gatewayStatus struct {
+	Name      string  `json:"name"`
+	Status    string  `json:"status"`
+	Uptime    float64 `json:"uptime"` // seconds the backend has been reachable without a failed check
+	Models    int     `json:"models"`
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+type backendStatus struct {
+	Name      string   `json:"name"`
+	Protocol  string   `json:"protocol"`
+	URL       string   `json:"url"`
+	Status    string   `json:"status"`
+	LatencyMS float64  `json:"latency_ms"`
+	Models    []string `json:"models"`
+	Error     string   `json:"error,omitempty"`
+	CheckedAt string   `json:"checked_at,omitempty"`
+}
+
+// health answers 200 while at least one backend is up, else 503.
+func (h *healthHandler) health(c *gin.Context) {
+	r := h.reporter.Report()
+	now := h.now()
+	body := healthBody{Status: r.Overall, Backends: make([]backendStatus, len(r.Backends))}
+	for i, s := range r.Backends {
+		names := make([]string, len(s.Models))
+		for j, m := range s.Models {
+			names[j] = m.ID
+		}
+		b := backendStatus{
+			Name: s.Name, Protocol: s.Protocol, URL: s.URL, Status: string(s.State),
+			LatencyMS: ms(s.Latency), Models: names, Error: s.Err,
+		}
+		if !s.CheckedAt.IsZero() {
+			b.CheckedAt = s.CheckedAt.UTC().Format(time.RFC3339)
+		}
+		body.Backends[i] = b
+		if i == 0 {
+			body.Gateway = gatewayStatus{Name: s.Name, Status: string(s.State), Models: len(s.Models), LatencyMS: ms(s.Latency)}
+			if s.State == health.StateUp {
+				body.Gateway.Uptime = now.Sub(s.UpSince).Round(time.Second).Seconds()
+			}
+		}
+	}
+	status := http.StatusOK
+	if r.Overall == health.OverallDown {
+		status = http.StatusServiceUnavailable
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(status, body)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// livez says the process runs; it never depends on a backend.
+func (h *healthHandler) livez(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz says the service takes traffic: started and not draining.
+func (h *healthHandler) readyz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if !h.ready.Load() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "draining"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

@@ -1,0 +1,74 @@
+// Package httpapi is the inbound adapter: gin routes, handlers and
+// middleware that speak OpenAI's HTTP API.
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+)
+
+// Options configure the router.
+type Options struct {
+	CORSOrigins  []string
+	MaxBodyBytes int64
+}
+
+// Deps are what the handlers use.
+type Deps struct {
+	Completer Completer
+	Catalog   Catalog
+	Health    HealthReporter
+	Ready     *atomic.Bool
+	Log       *zap.Logger
+	Now       func() time.Time
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// NewRouter builds the HTTP handler of the service.
+func NewRouter(opts Options, d Deps) *gin.Engine {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Ready == nil {
+		d.Ready = new(atomic.Bool)
+		d.Ready.Store(true)
+	}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(requestID(d.Log), accessLog(), recovery(), corsMiddleware(opts.CORSOrigins))
+
+	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now}
+	models := &modelsHandler{catalog: d.Catalog}
+	hh := &healthHandler{reporter: d.Health, ready: d.Ready, now: d.Now}
+
+	v1 := r.Group("/v1")
+	v1.POST("/chat/completions", chat.serve)
+	v1.GET("/models", models.list)
+	v1.GET("/models/*id", models.get)
+	for _, p := range []struct {
+		path string
+		h    gin.HandlerFunc
+	}{{"/health", hh.health}, {"/livez", hh.livez}, {"/readyz", hh.readyz}} {
+		r.GET(p.path, p.h)
+		r.HEAD(p.path, p.h)
+	}
+
+	r.NoRoute(func(c *gin.Context) {
+		msg := fmt.Sprintf("Invalid URL (%s %s)", c.Request.Method, c.Request.URL.Path)
+		writeError(c, apiError{http.StatusNotFound, openai.NewError(openai.TypeInvalidRequest, msg, "", "unknown_url")})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		msg := fmt.Sprintf("Invalid method for URL (%s %s)", c.Request.Method, c.Request.URL.Path)
+		writeError(c, apiError{http.StatusMethodNotAllowed, openai.NewError(openai.TypeInvalidRequest, msg, "", "method_not_allowed")})
+	})
+	return r
+}

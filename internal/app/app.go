@@ -1,0 +1,213 @@
+// Package app wires the service with fx: configuration, logger, backend
+// clients, domain services, the HTTP server and its lifecycle.
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/gateway"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/ollama"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/telemetry"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
+)
+
+// Module is the application graph; it needs a Config supplied.
+var Module = fx.Options(
+	fx.Provide(
+		newLogger,
+		newBackends,
+		newChecker,
+		newCatalog,
+		newCompletion,
+		newReady,
+		newRouter,
+		newServer,
+	),
+	fx.Invoke(runChecker, func(*Server) {}),
+)
+
+// New builds the fx application for cfg; extra options are for tests.
+func New(cfg Config, extra ...fx.Option) *fx.App {
+	opts := []fx.Option{
+		fx.Supply(cfg),
+		Module,
+		fx.StopTimeout(time.Duration(cfg.Server.DrainTimeout) + 5*time.Second),
+		fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
+			l := &fxevent.ZapLogger{Logger: log}
+			l.UseLogLevel(zap.DebugLevel)
+			return l
+		}),
+	}
+	return fx.New(append(opts, extra...)...)
+}
+
+func newLogger(cfg Config) (*zap.Logger, error) {
+	return telemetry.NewLogger(cfg.Log.Level, cfg.Log.Format)
+}
+
+// Backend is one configured backend with its client.
+type Backend struct {
+	Name      string
+	Protocol  string
+	URL       string // without credentials, for display
+	Overrides map[string]string
+	Chat      ports.ChatBackend
+	Lister    ports.ModelLister
+}
+
+func newBackends(cfg Config) ([]Backend, error) {
+	list, err := cfg.BackendList()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Backend, 0, len(list))
+	for _, b := range list {
+		opts := upstream.Options{Name: b.Name, BaseURL: b.URL, AgentID: cfg.AgentID, APIKey: b.APIKey, Timeout: b.Timeout}
+		shown := *b.URL
+		shown.User = nil
+		be := Backend{Name: b.Name, Protocol: b.Protocol, URL: shown.String(), Overrides: b.Overrides}
+		switch b.Protocol {
+		case ProtocolOpenAI:
+			c := gateway.New(opts)
+			be.Chat, be.Lister = c, c
+		default:
+			c := ollama.New(opts)
+			be.Chat, be.Lister = c, c
+		}
+		out = append(out, be)
+	}
+	return out, nil
+}
+
+func newChecker(cfg Config, backends []Backend) *health.Checker {
+	hb := make([]health.Backend, len(backends))
+	for i, b := range backends {
+		hb[i] = health.Backend{Name: b.Name, Protocol: b.Protocol, URL: b.URL, Lister: b.Lister}
+	}
+	return health.NewChecker(hb, time.Duration(cfg.Health.Interval), time.Duration(cfg.Health.Timeout))
+}
+
+func newCatalog(cfg Config, backends []Backend, checker *health.Checker) *catalog.Catalog {
+	cb := make([]catalog.Backend, len(backends))
+	for i, b := range backends {
+		cb[i] = catalog.Backend{Name: b.Name, Overrides: b.Overrides}
+	}
+	return catalog.New(cfg.Models, cb, checker, time.Now())
+}
+
+func newCompletion(cat *catalog.Catalog, backends []Backend, log *zap.Logger) *completion.Service {
+	cb := make([]completion.Backend, len(backends))
+	for i, b := range backends {
+		cb[i] = completion.Backend{Name: b.Name, Chat: b.Chat}
+	}
+	return completion.NewService(cat, cb, telemetry.Attempts{Log: log})
+}
+
+// Ready is true from start-up until draining begins.
+type Ready struct{ atomic.Bool }
+
+func newReady() *Ready { return new(Ready) }
+
+func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready, log *zap.Logger) http.Handler {
+	return httpapi.NewRouter(
+		httpapi.Options{CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes},
+		httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Ready: &ready.Bool, Log: log},
+	)
+}
+
+// runChecker runs the health checker for the life of the application. The
+// first check completes before the server starts taking requests, so model
+// lists and /health are filled from the first request on.
+func runChecker(lc fx.Lifecycle, checker *health.Checker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(start context.Context) error {
+			checker.CheckNow(start)
+			go func() {
+				defer close(done)
+				checker.Run(ctx)
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			<-done
+			return nil
+		},
+	})
+}
+
+// Server is the HTTP server; fx starts and stops it.
+type Server struct {
+	srv   *http.Server
+	addr  atomic.Value // string, the bound address once listening
+	drain time.Duration
+	log   *zap.Logger
+}
+
+// Addr is the address the server listens on (host:port) once started.
+func (s *Server) Addr() string {
+	a, _ := s.addr.Load().(string)
+	return a
+}
+
+func newServer(lc fx.Lifecycle, cfg Config, h http.Handler, ready *Ready, log *zap.Logger) *Server {
+	s := &Server{
+		srv: &http.Server{
+			Addr:              net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.Port)),
+			Handler:           h,
+			ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    1 << 20,
+			ErrorLog:          zap.NewStdLog(log.Named("http")),
+		},
+		drain: time.Duration(cfg.Server.DrainTimeout),
+		log:   log,
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", s.srv.Addr)
+			if err != nil {
+				return err
+			}
+			s.addr.Store(ln.Addr().String())
+			ready.Store(true)
+			log.Info("listening", zap.String("addr", ln.Addr().String()))
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("server stopped", zap.Error(err))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			ready.Store(false)
+			log.Info("draining", zap.Duration("drain_timeout", s.drain))
+			ctx, cancel := context.WithTimeout(context.Background(), s.drain)
+			defer cancel()
+			if err := s.srv.Shutdown(ctx); err != nil {
+				log.Warn("drain timeout reached; closing the remaining connections", zap.Error(err))
+				return s.srv.Close()
+			}
+			log.Info("drained")
+			return nil
+		},
+	})
+	return s
+}

@@ -1,0 +1,372 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of the service. Defaults come from Default, then
+// the YAML file, then the environment.
+type Config struct {
+	Server          ServerConfig      `yaml:"server"`
+	Log             LogConfig         `yaml:"log"`
+	AgentID         string            `yaml:"agent_id"`
+	UpstreamTimeout Duration          `yaml:"upstream_timeout"`
+	Gateway         EndpointConfig    `yaml:"gateway"`
+	Ollama          EndpointConfig    `yaml:"ollama"`
+	Backends        []BackendConfig   `yaml:"backends"`
+	Models          map[string]string `yaml:"models"`
+	CORS            CORSConfig        `yaml:"cors"`
+	Health          HealthConfig      `yaml:"health"`
+}
+
+// ServerConfig is the HTTP listener.
+type ServerConfig struct {
+	Host              string   `yaml:"host"`
+	Port              int      `yaml:"port"`
+	DrainTimeout      Duration `yaml:"drain_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
+}
+
+// LogConfig is the zap logger.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// EndpointConfig is the gateway or the Ollama host of the default backend list.
+type EndpointConfig struct {
+	URL    string            `yaml:"url"`
+	APIKey string            `yaml:"api_key"`
+	Models map[string]string `yaml:"models"`
+}
+
+// BackendConfig is one backend of an explicit list.
+type BackendConfig struct {
+	Name     string            `yaml:"name"`
+	Protocol string            `yaml:"protocol"`
+	URL      string            `yaml:"url"`
+	APIKey   string            `yaml:"api_key"`
+	Timeout  Duration          `yaml:"timeout"`
+	Models   map[string]string `yaml:"models"`
+}
+
+// CORSConfig lists the origins browsers may call from; "*" allows all.
+type CORSConfig struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// HealthConfig is the background backend checker.
+type HealthConfig struct {
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+}
+
+// Protocols a backend may speak.
+const (
+	ProtocolOpenAI = "openai"
+	ProtocolOllama = "ollama"
+)
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Server: ServerConfig{
+			Host:              "",
+			Port:              3111,
+			DrainTimeout:      Duration(25 * time.Second),
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			MaxBodyBytes:      20 << 20,
+		},
+		Log:             LogConfig{Level: "info", Format: "json"},
+		AgentID:         "chatgpt-api-adapter",
+		UpstreamTimeout: Duration(30 * time.Second),
+		Ollama:          EndpointConfig{URL: "http://localhost:11434"},
+		Models: map[string]string{
+			"gpt-4":         "qwen2.5:32b",
+			"gpt-4-turbo":   "qwen2.5:32b",
+			"gpt-3.5-turbo": "qwen2.5:14b",
+			"gpt-4-mini":    "qwen2.5:3b",
+			"gpt-4o":        "qwen2.5:32b",
+			"gpt-4o-mini":   "qwen2.5:3b",
+		},
+		CORS:   CORSConfig{AllowedOrigins: []string{"*"}},
+		Health: HealthConfig{Interval: Duration(15 * time.Second), Timeout: Duration(3 * time.Second)},
+	}
+}
+
+// Load reads the YAML file at path (none when path is empty) over the
+// defaults, applies the environment (lookupEnv, as os.LookupEnv), and
+// validates the result. Errors are one line naming the key and the value.
+func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: cannot read %s: %w", path, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config: %s: %s", path, oneLine(err.Error()))
+		}
+	}
+	if err := cfg.applyEnv(lookupEnv); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Environment variables and the keys they set.
+var envKeys = []string{
+	"CHATGPT_API_PORT", "GATEWAY_URL", "GATEWAY_API_KEY", "OLLAMA_URL", "AGENT_ID",
+	"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT",
+}
+
+func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
+	for _, key := range envKeys {
+		v, ok := lookupEnv(key)
+		v = strings.TrimSpace(v)
+		// Set but empty switches a backend off; for other keys it means unset.
+		if !ok || (v == "" && key != "GATEWAY_URL" && key != "OLLAMA_URL") {
+			continue
+		}
+		bad := func(why string) error { return fmt.Errorf("config: %s=%q: %s", key, v, why) }
+		switch key {
+		case "CHATGPT_API_PORT":
+			p, err := strconv.Atoi(v)
+			if err != nil {
+				return bad("must be a port number between 1 and 65535")
+			}
+			c.Server.Port = p
+		case "GATEWAY_URL":
+			c.Gateway.URL = v
+		case "GATEWAY_API_KEY":
+			c.Gateway.APIKey = v
+		case "OLLAMA_URL":
+			c.Ollama.URL = v
+		case "AGENT_ID":
+			c.AgentID = v
+		case "LOG_LEVEL":
+			c.Log.Level = strings.ToLower(v)
+		case "UPSTREAM_TIMEOUT", "DRAIN_TIMEOUT":
+			d, err := ParseDuration(v)
+			if err != nil {
+				return bad("must be a duration such as 30s or 2m")
+			}
+			if key == "UPSTREAM_TIMEOUT" {
+				c.UpstreamTimeout = d
+			} else {
+				c.Server.DrainTimeout = d
+			}
+		case "CORS_ALLOWED_ORIGINS":
+			c.CORS.AllowedOrigins = splitList(v)
+		}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Validate checks every value; the error names the key and the value.
+func (c *Config) Validate() error {
+	bad := func(key string, v any, why string) error {
+		return fmt.Errorf("config: %s=%v: %s", key, quote(v), why)
+	}
+	if c.Server.Port < 1 || c.Server.Port > 65535 {
+		return bad("server.port (CHATGPT_API_PORT)", c.Server.Port, "must be a port number between 1 and 65535")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level (LOG_LEVEL)", c.Log.Level, "must be one of debug, info, warn, error")
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		return bad("log.format", c.Log.Format, "must be json or console")
+	}
+	if strings.TrimSpace(c.AgentID) == "" {
+		return bad("agent_id (AGENT_ID)", c.AgentID, "must not be empty")
+	}
+	for key, d := range map[string]Duration{
+		"upstream_timeout (UPSTREAM_TIMEOUT)": c.UpstreamTimeout,
+		"server.drain_timeout (DRAIN_TIMEOUT)": c.Server.DrainTimeout,
+		"server.read_header_timeout":           c.Server.ReadHeaderTimeout,
+		"health.interval":                      c.Health.Interval,
+		"health.timeout":                       c.Health.Timeout,
+	} {
+		if d <= 0 {
+			return bad(key, d, "must be a positive duration")
+		}
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		return bad("server.max_body_bytes", c.Server.MaxBodyBytes, "must be at least 1024")
+	}
+	for alias, target := range c.Models {
+		if strings.TrimSpace(alias) == "" || strings.TrimSpace(target) == "" {
+			return bad("models."+alias, target, "aliases and their models must not be empty")
+		}
+	}
+	if len(c.CORS.AllowedOrigins) == 0 {
+		return bad("cors.allowed_origins (CORS_ALLOWED_ORIGINS)", "", `must list origins, or "*" for all`)
+	}
+	backends, err := c.BackendList()
+	if err != nil {
+		return err
+	}
+	if len(backends) == 0 {
+		return errors.New("config: no backend: set GATEWAY_URL or OLLAMA_URL, or list backends")
+	}
+	return nil
+}
+
+func quote(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case Duration:
+		return strconv.Quote(v.String())
+	}
+	return fmt.Sprint(v)
+}
+
+// BackendSpec is a validated backend: its URL normalised.
+type BackendSpec struct {
+	Name      string
+	Protocol  string
+	URL       *url.URL
+	APIKey    string
+	Timeout   time.Duration
+	Overrides map[string]string
+}
+
+// BackendList returns the backends in the order they are tried: the
+// explicit list when one is configured, else the gateway (when its URL is
+// set) followed by Ollama (when its URL is set).
+func (c *Config) BackendList() ([]BackendSpec, error) {
+	list := c.Backends
+	keyPrefix := "backends"
+	if len(list) == 0 {
+		keyPrefix = ""
+		if c.Gateway.URL != "" {
+			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models})
+		}
+		if c.Ollama.URL != "" {
+			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Models: c.Ollama.Models})
+		}
+	}
+	seen := map[string]bool{}
+	out := make([]BackendSpec, 0, len(list))
+	for i, b := range list {
+		key := fmt.Sprintf("%s[%d]", keyPrefix, i)
+		if keyPrefix == "" {
+			key = b.Name + ".url"
+			if b.Name == "gateway" {
+				key += " (GATEWAY_URL)"
+			} else {
+				key += " (OLLAMA_URL)"
+			}
+		}
+		if b.Name == "" {
+			return nil, fmt.Errorf("config: %s.name is empty: every backend needs a name", key)
+		}
+		if seen[b.Name] {
+			return nil, fmt.Errorf("config: %s.name=%q: names must be unique", key, b.Name)
+		}
+		seen[b.Name] = true
+		if b.Protocol != ProtocolOpenAI && b.Protocol != ProtocolOllama {
+			return nil, fmt.Errorf("config: %s.protocol=%q: must be openai or ollama", key, b.Protocol)
+		}
+		u, err := NormalizeURL(b.URL, b.Protocol)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s=%q: %v", key, b.URL, err)
+		}
+		timeout := time.Duration(b.Timeout)
+		if timeout <= 0 {
+			timeout = time.Duration(c.UpstreamTimeout)
+		}
+		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey, Timeout: timeout, Overrides: b.Models})
+	}
+	return out, nil
+}
+
+// NormalizeURL accepts "host:port" without a scheme (http is assumed) and,
+// for the openai protocol, adds the /v1 base path when none is given.
+func NormalizeURL(raw, protocol string) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return nil, errors.New("must not be empty")
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("the scheme must be http or https")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, errors.New("the URL has no host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("the port must be between 1 and 65535")
+		}
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	if protocol == ProtocolOpenAI && u.Path == "" {
+		u.Path = "/v1"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+// Duration is a time.Duration read from "30s"-style text.
+type Duration time.Duration
+
+// ParseDuration parses "30s", "2m", or a plain number of seconds.
+func ParseDuration(s string) (Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	return Duration(d), err
+}
+
+// UnmarshalYAML reads a duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s or 2m", n.Line, n.Value)
+	}
+	*d = v
+	return nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }

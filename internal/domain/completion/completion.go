@@ -1,0 +1,114 @@
+// Package completion answers chat requests: it resolves the model, tries the
+// backends that serve it in order, and falls back to the next one only while
+// nothing has reached the client.
+package completion
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
+)
+
+// Backend is a named chat backend.
+type Backend struct {
+	Name string
+	Chat ports.ChatBackend
+}
+
+// Observer hears about every attempt; adapters log and count them.
+type Observer interface {
+	// Attempted is called after each backend attempt; err is nil when the
+	// backend served the request, fallback says whether another is tried next.
+	Attempted(ctx context.Context, route domain.Route, elapsed time.Duration, err error, fallback bool)
+}
+
+// EmitFunc receives each chunk of a stream together with the route serving
+// it; the first call is the moment the answer starts reaching the client.
+type EmitFunc func(domain.Route, domain.Chunk) error
+
+// Service is the completion use case.
+type Service struct {
+	catalog  *catalog.Catalog
+	backends map[string]ports.ChatBackend
+	observer Observer
+}
+
+// NewService builds the service. Backend names must match the catalog's.
+func NewService(cat *catalog.Catalog, backends []Backend, obs Observer) *Service {
+	m := make(map[string]ports.ChatBackend, len(backends))
+	for _, b := range backends {
+		m[b.Name] = b.Chat
+	}
+	return &Service{catalog: cat, backends: m, observer: obs}
+}
+
+// Complete answers a buffered request.
+func (s *Service) Complete(ctx context.Context, req domain.ChatRequest) (domain.Completion, domain.Route, error) {
+	var out domain.Completion
+	route, err := s.try(ctx, req, func(ctx context.Context, b ports.ChatBackend, r domain.ChatRequest, _ domain.Route) (bool, error) {
+		c, err := b.Complete(ctx, r)
+		out = c
+		return false, err
+	})
+	return out, route, err
+}
+
+// Stream answers a streamed request, calling emit for every chunk. Once emit
+// was called, a failure ends the stream: it is returned and no other
+// backend is tried.
+func (s *Service) Stream(ctx context.Context, req domain.ChatRequest, emit EmitFunc) (domain.Route, error) {
+	return s.try(ctx, req, func(ctx context.Context, b ports.ChatBackend, r domain.ChatRequest, route domain.Route) (bool, error) {
+		started := false
+		err := b.Stream(ctx, r, func(c domain.Chunk) error {
+			started = true
+			return emit(route, c)
+		})
+		return started, err
+	})
+}
+
+type attemptFunc func(ctx context.Context, b ports.ChatBackend, req domain.ChatRequest, route domain.Route) (started bool, err error)
+
+func (s *Service) try(ctx context.Context, req domain.ChatRequest, attempt attemptFunc) (domain.Route, error) {
+	targets := s.catalog.Targets(req.Model)
+	if len(targets) == 0 {
+		return domain.Route{}, &domain.ModelNotFoundError{Model: req.Model}
+	}
+	var failures []*domain.UpstreamError
+	for i, t := range targets {
+		backend, ok := s.backends[t.Backend]
+		if !ok {
+			continue
+		}
+		route := domain.Route{Backend: t.Backend, Model: t.Model}
+		r := req
+		r.Model = t.Model
+		begin := time.Now()
+		started, err := attempt(ctx, backend, r, route)
+		var ue *domain.UpstreamError
+		fallback := err != nil && !started && ctx.Err() == nil &&
+			errors.As(err, &ue) && ue.Retryable() && i < len(targets)-1
+		if s.observer != nil {
+			s.observer.Attempted(ctx, route, time.Since(begin), err, fallback)
+		}
+		if err == nil {
+			return route, nil
+		}
+		if started || ctx.Err() != nil || ue == nil || !ue.Retryable() {
+			return route, err
+		}
+		failures = append(failures, ue)
+	}
+	allMissing := len(failures) > 0
+	for _, f := range failures {
+		allMissing = allMissing && f.ModelMissing()
+	}
+	if allMissing {
+		return domain.Route{}, &domain.ModelNotFoundError{Model: req.Model}
+	}
+	return domain.Route{}, &domain.BackendsFailedError{Model: req.Model, Attempts: failures}
+}
