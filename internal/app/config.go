@@ -213,7 +213,7 @@ func (c *Config) Validate() error {
 		return bad("agent_id (AGENT_ID)", c.AgentID, "must not be empty")
 	}
 	for key, d := range map[string]Duration{
-		"upstream_timeout (UPSTREAM_TIMEOUT)": c.UpstreamTimeout,
+		"upstream_timeout (UPSTREAM_TIMEOUT)":  c.UpstreamTimeout,
 		"server.drain_timeout (DRAIN_TIMEOUT)": c.Server.DrainTimeout,
 		"server.read_header_timeout":           c.Server.ReadHeaderTimeout,
 		"health.interval":                      c.Health.Interval,

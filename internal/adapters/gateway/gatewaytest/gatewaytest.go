@@ -1,0 +1,181 @@
+// Package gatewaytest is a fake OpenAI-compatible LLM gateway for tests. It
+// speaks OpenAI's wire format byte for byte: GET /v1/models, and POST
+// /v1/chat/completions as a chat.completion or a text/event-stream of
+// chat.completion.chunk frames ending in [DONE], with OpenAI error bodies.
+package gatewaytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is a fake gateway. Set its fields before requests arrive.
+type Server struct {
+	*httptest.Server
+
+	Models           []string
+	Reply            string
+	Pieces           []string
+	FinishReason     string
+	PromptTokens     int
+	CompletionTokens int
+	// Status answers chat requests with this status and an OpenAI error
+	// body carrying ErrorMessage.
+	Status       int
+	ErrorMessage string
+	// Hang waits until the client gives up.
+	Hang bool
+	// PieceDelay pauses between frames.
+	PieceDelay time.Duration
+	// BreakAfter, when > 0, drops the connection after that many frames.
+	BreakAfter int
+
+	mu       sync.Mutex
+	requests []Request
+}
+
+// Request is one chat request as received.
+type Request struct {
+	Header http.Header
+	Body   []byte
+}
+
+// New starts a fake gateway serving models.
+func New(models ...string) *Server {
+	s := &Server{Models: models, Reply: "Hello from the gateway!", FinishReason: "stop", PromptTokens: 12, CompletionTokens: 5}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Requests returns the chat requests received, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/v1/models" && r.Method == http.MethodGet:
+		s.models(w)
+	case r.URL.Path == "/v1/chat/completions" && r.Method == http.MethodPost:
+		s.chat(w, r)
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path), "invalid_request_error", "")
+	}
+}
+
+func (s *Server) models(w http.ResponseWriter) {
+	var b strings.Builder
+	b.WriteString(`{"object":"list","data":[`)
+	for i, m := range s.Models {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":%q,"object":"model","created":1715367049,"owned_by":"gateway"}`, m)
+	}
+	b.WriteString(`]}`)
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, b.String())
+}
+
+func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	c := "null"
+	if code != "" {
+		c = fmt.Sprintf("%q", code)
+	}
+	m, _ := json.Marshal(msg)
+	fmt.Fprintf(w, "{\n  \"error\": {\n    \"message\": %s,\n    \"type\": %q,\n    \"param\": null,\n    \"code\": %s\n  }\n}\n", m, typ, c)
+}
+
+func (s *Server) has(model string) bool {
+	for _, m := range s.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	id      = "chatcmpl-gw0123456789abcdefghijklmn"
+	created = 1764146000
+)
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Header: r.Header.Clone(), Body: body})
+	s.mu.Unlock()
+	var req struct {
+		Model         string `json:"model"`
+		Stream        bool   `json:"stream"`
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request.", "invalid_request_error", "")
+		return
+	}
+	if s.Hang {
+		<-r.Context().Done()
+		return
+	}
+	if s.Status != 0 {
+		writeError(w, s.Status, s.ErrorMessage, "server_error", "")
+		return
+	}
+	if !s.has(req.Model) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found")
+		return
+	}
+	pieces := s.Pieces
+	if pieces == nil {
+		pieces = strings.SplitAfter(s.Reply, " ")
+	}
+	usage := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`, s.PromptTokens, s.CompletionTokens, s.PromptTokens+s.CompletionTokens)
+	if !req.Stream {
+		content, _ := json.Marshal(strings.Join(pieces, ""))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":%q,"object":"chat.completion","created":%d,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%s,"refusal":null},"logprobs":null,"finish_reason":%q}],"usage":%s,"system_fingerprint":"fp_gateway"}`,
+			id, created, req.Model, content, s.FinishReason, usage)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	flusher := w.(http.Flusher)
+	frame := func(choices, extra string) {
+		fmt.Fprintf(w, "data: {\"id\":%q,\"object\":\"chat.completion.chunk\",\"created\":%d,\"model\":%q,\"system_fingerprint\":\"fp_gateway\",\"choices\":%s%s}\n\n", id, created, req.Model, choices, extra)
+		flusher.Flush()
+	}
+	frame(`[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`, "")
+	for i, p := range pieces {
+		if s.BreakAfter > 0 && i == s.BreakAfter {
+			panic(http.ErrAbortHandler)
+		}
+		content, _ := json.Marshal(p)
+		frame(fmt.Sprintf(`[{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":null}]`, content), "")
+		if s.PieceDelay > 0 {
+			select {
+			case <-time.After(s.PieceDelay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	frame(fmt.Sprintf(`[{"index":0,"delta":{},"logprobs":null,"finish_reason":%q}]`, s.FinishReason), "")
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		frame("[]", `,"usage":`+usage)
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+	flusher.Flush()
+}
