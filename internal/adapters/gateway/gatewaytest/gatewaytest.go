@@ -53,6 +53,25 @@ func New(models ...string) *Server {
 	return s
 }
 
+// Set changes the fake's behaviour while requests may be in flight (a
+// plain field write then would race with the handler reading it).
+func (s *Server) Set(change func(*Server)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change(s)
+}
+
+// snapshot copies the behaviour fields for one request.
+func (s *Server) snapshot() Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Server{
+		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
+		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter,
+		FinishReason: s.FinishReason, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, ErrorMessage: s.ErrorMessage,
+	}
+}
+
 // Requests returns the chat requests received, in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -72,9 +91,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) models(w http.ResponseWriter) {
+	cfg := s.snapshot()
 	var b strings.Builder
 	b.WriteString(`{"object":"list","data":[`)
-	for i, m := range s.Models {
+	for i, m := range cfg.Models {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -115,6 +135,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Header: r.Header.Clone(), Body: body})
 	s.mu.Unlock()
+	cfg := s.snapshot()
 	var req struct {
 		Model         string `json:"model"`
 		Stream        bool   `json:"stream"`
@@ -126,28 +147,28 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request.", "invalid_request_error", "")
 		return
 	}
-	if s.Hang {
+	if cfg.Hang {
 		<-r.Context().Done()
 		return
 	}
-	if s.Status != 0 {
-		writeError(w, s.Status, s.ErrorMessage, "server_error", "")
+	if cfg.Status != 0 {
+		writeError(w, cfg.Status, cfg.ErrorMessage, "server_error", "")
 		return
 	}
-	if !s.has(req.Model) {
+	if !cfg.has(req.Model) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found")
 		return
 	}
-	pieces := s.Pieces
+	pieces := cfg.Pieces
 	if pieces == nil {
-		pieces = strings.SplitAfter(s.Reply, " ")
+		pieces = strings.SplitAfter(cfg.Reply, " ")
 	}
-	usage := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`, s.PromptTokens, s.CompletionTokens, s.PromptTokens+s.CompletionTokens)
+	usage := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`, cfg.PromptTokens, cfg.CompletionTokens, cfg.PromptTokens+cfg.CompletionTokens)
 	if !req.Stream {
 		content, _ := json.Marshal(strings.Join(pieces, ""))
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"id":%q,"object":"chat.completion","created":%d,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%s,"refusal":null},"logprobs":null,"finish_reason":%q}],"usage":%s,"system_fingerprint":"fp_gateway"}`,
-			id, created, req.Model, content, s.FinishReason, usage)
+			id, created, req.Model, content, cfg.FinishReason, usage)
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -159,20 +180,20 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	frame(`[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`, "")
 	for i, p := range pieces {
-		if s.BreakAfter > 0 && i == s.BreakAfter {
+		if cfg.BreakAfter > 0 && i == cfg.BreakAfter {
 			panic(http.ErrAbortHandler)
 		}
 		content, _ := json.Marshal(p)
 		frame(fmt.Sprintf(`[{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":null}]`, content), "")
-		if s.PieceDelay > 0 {
+		if cfg.PieceDelay > 0 {
 			select {
-			case <-time.After(s.PieceDelay):
+			case <-time.After(cfg.PieceDelay):
 			case <-r.Context().Done():
 				return
 			}
 		}
 	}
-	frame(fmt.Sprintf(`[{"index":0,"delta":{},"logprobs":null,"finish_reason":%q}]`, s.FinishReason), "")
+	frame(fmt.Sprintf(`[{"index":0,"delta":{},"logprobs":null,"finish_reason":%q}]`, cfg.FinishReason), "")
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		frame("[]", `,"usage":`+usage)
 	}

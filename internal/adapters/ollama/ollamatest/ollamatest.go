@@ -49,6 +49,25 @@ func New(models ...string) *Server {
 	return s
 }
 
+// Set changes the fake's behaviour while requests may be in flight (a
+// plain field write then would race with the handler reading it).
+func (s *Server) Set(change func(*Server)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change(s)
+}
+
+// snapshot copies the behaviour fields for one request.
+func (s *Server) snapshot() Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Server{
+		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
+		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter,
+		DoneReason: s.DoneReason, PromptEvalCount: s.PromptEvalCount, EvalCount: s.EvalCount, ErrorText: s.ErrorText,
+	}
+}
+
 // Requests returns the /api/chat bodies received, in order.
 func (s *Server) Requests() [][]byte {
 	s.mu.Lock()
@@ -84,9 +103,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tags(w http.ResponseWriter) {
+	cfg := s.snapshot()
 	var b strings.Builder
 	b.WriteString(`{"models":[`)
-	for i, m := range s.Models {
+	for i, m := range cfg.Models {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -118,6 +138,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, body)
 	s.mu.Unlock()
+	cfg := s.snapshot()
 	var req struct {
 		Model  string `json:"model"`
 		Stream *bool  `json:"stream"`
@@ -126,28 +147,28 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if s.Hang {
+	if cfg.Hang {
 		<-r.Context().Done()
 		return
 	}
-	if s.Status != 0 {
-		writeError(w, s.Status, s.ErrorText)
+	if cfg.Status != 0 {
+		writeError(w, cfg.Status, cfg.ErrorText)
 		return
 	}
-	if !s.has(req.Model) {
+	if !cfg.has(req.Model) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found, try pulling it first", req.Model))
 		return
 	}
-	pieces := s.Pieces
+	pieces := cfg.Pieces
 	if pieces == nil {
-		pieces = splitWords(s.Reply)
+		pieces = splitWords(cfg.Reply)
 	}
-	reason := s.DoneReason
+	reason := cfg.DoneReason
 	if reason == "" {
 		reason = "stop"
 	}
 	final := fmt.Sprintf(`"done_reason":%q,"done":true,"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":%d,"prompt_eval_duration":342546000,"eval_count":%d,"eval_duration":4535599000}`,
-		reason, s.PromptEvalCount, s.EvalCount)
+		reason, cfg.PromptEvalCount, cfg.EvalCount)
 	if req.Stream != nil && !*req.Stream {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		content, _ := json.Marshal(strings.Join(pieces, ""))
@@ -157,15 +178,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	flusher := w.(http.Flusher)
 	for i, p := range pieces {
-		if s.BreakAfter > 0 && i == s.BreakAfter {
+		if cfg.BreakAfter > 0 && i == cfg.BreakAfter {
 			panic(http.ErrAbortHandler)
 		}
 		content, _ := json.Marshal(p)
 		fmt.Fprintf(w, `{"model":%q,"created_at":%q,"message":{"role":"assistant","content":%s},"done":false}`+"\n", req.Model, Stamp, content)
 		flusher.Flush()
-		if s.PieceDelay > 0 {
+		if cfg.PieceDelay > 0 {
 			select {
-			case <-time.After(s.PieceDelay):
+			case <-time.After(cfg.PieceDelay):
 			case <-r.Context().Done():
 				return
 			}

@@ -1,0 +1,104 @@
+package openai_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai/openaispec"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+)
+
+func TestAppendStringRoundTrips(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "new\nline\ttab\rcr", "\x00\x01\x1f control",
+		"<html> & friends", "emoji 👋🏽 and 日本語", "\u2028 line sep \u2029", "bad \xff\xfe utf8", "trailing \xe2\x82",
+	} {
+		b := openai.AppendString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q encoded as invalid JSON %s: %v", s, b, err)
+		}
+		// encoding/json is the reference: each invalid byte becomes U+FFFD.
+		ref, _ := json.Marshal(s)
+		var want string
+		_ = json.Unmarshal(ref, &want)
+		if got != want {
+			t.Errorf("%q -> %s -> %q", s, b, got)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("hello \"world\"\n")
+	f.Add("\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		b := openai.AppendString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("invalid JSON for %q: %s", s, b)
+		}
+		if utf8.ValidString(s) && got != s {
+			t.Fatalf("%q round-tripped to %q", s, got)
+		}
+	})
+}
+
+func TestChunkEncoderFrames(t *testing.T) {
+	enc := openai.NewChunkEncoder("chatcmpl-abc", 1700000000, "gpt-4")
+	// Each frame is copied at once (copy is a call, so the calls run in
+	// order): the encoder reuses its buffer.
+	copyOf := func(b []byte) string { return string(append([]byte(nil), b...)) }
+	frames := []struct {
+		got  string
+		want string
+	}{
+		{copyOf(enc.Chunk(domain.Chunk{Content: "Hel"})), `{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"logprobs":null,"finish_reason":null}]}`},
+		{copyOf(enc.Chunk(domain.Chunk{Content: "lo \"x\""})), `{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4","choices":[{"index":0,"delta":{"content":"lo \"x\""},"logprobs":null,"finish_reason":null}]}`},
+		{copyOf(enc.Chunk(domain.Chunk{FinishReason: "stop"})), `{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}`},
+		{copyOf(enc.Usage(domain.Usage{PromptTokens: 3, CompletionTokens: 4})), `{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`},
+	}
+	for i, f := range frames {
+		want := "data: " + f.want + "\n\n"
+		if f.got != want {
+			t.Errorf("frame %d:\n got %s\nwant %s", i, f.got, want)
+		}
+		openaispec.Must(t, "CreateChatCompletionStreamResponse", []byte(f.want))
+	}
+}
+
+func TestFirstChunkWithoutContentStillCarriesRole(t *testing.T) {
+	enc := openai.NewChunkEncoder("id", 1, "m")
+	got := string(enc.Chunk(domain.Chunk{}))
+	if !strings.Contains(got, `"delta":{"role":"assistant","content":""}`) {
+		t.Errorf("got %s", got)
+	}
+	enc = openai.NewChunkEncoder("id", 1, "m")
+	got = string(enc.Chunk(domain.Chunk{FinishReason: "length"}))
+	if !strings.Contains(got, `"delta":{"role":"assistant"},"logprobs":null,"finish_reason":"length"`) {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestCompletionMatchesSpec(t *testing.T) {
+	c := openai.NewCompletion(openai.NewCompletionID(), 1700000000, "gpt-4",
+		domain.Completion{Content: "hi", Usage: &domain.Usage{PromptTokens: 1, CompletionTokens: 2}})
+	b, _ := json.Marshal(c)
+	openaispec.Must(t, "CreateChatCompletionResponse", b)
+	if c.Choices[0].FinishReason != "stop" || c.Usage.TotalTokens != 3 {
+		t.Errorf("%s", b)
+	}
+	if id := c.ID; !strings.HasPrefix(id, "chatcmpl-") || len(id) < len("chatcmpl-")+20 {
+		t.Errorf("id %q", id)
+	}
+	if openai.NewCompletionID() == openai.NewCompletionID() {
+		t.Error("ids repeat")
+	}
+	e, _ := json.Marshal(openai.NewError(openai.TypeInvalidRequest, "m", "", ""))
+	openaispec.Must(t, "ErrorResponse", e)
+	if string(e) != `{"error":{"message":"m","type":"invalid_request_error","param":null,"code":null}}` {
+		t.Errorf("%s", e)
+	}
+}
