@@ -55,7 +55,7 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 	}
 	switch {
 	case err == nil:
-		log.Debug("upstream attempt served", fields...)
+		log.Info("upstream attempt served", fields...)
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		log.Info("upstream attempt cancelled: the client went away", fields...)
 	case fallback:
