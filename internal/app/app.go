@@ -86,7 +86,7 @@ func newBackends(cfg Config) ([]Backend, error) {
 			c := gateway.New(opts)
 			be.Chat, be.Lister = c, c
 		default:
-			c := ollama.New(opts)
+			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx})
 			be.Chat, be.Lister = c, c
 		}
 		out = append(out, be)

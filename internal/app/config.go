@@ -27,6 +27,18 @@ type Config struct {
 	Models          map[string]string `yaml:"models"`
 	CORS            CORSConfig        `yaml:"cors"`
 	Health          HealthConfig      `yaml:"health"`
+	Images          ImagesConfig      `yaml:"images"`
+}
+
+// ImagesConfig governs image_url parts sent to Ollama, which needs the
+// image bytes: data: URLs are always accepted; http(s) URLs are fetched
+// only when FetchRemote is on.
+type ImagesConfig struct {
+	FetchRemote  bool     `yaml:"fetch_remote"`
+	MaxBytes     int64    `yaml:"max_bytes"`
+	Timeout      Duration `yaml:"timeout"`
+	AllowPrivate bool     `yaml:"allow_private"`
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // ServerConfig is the HTTP listener.
@@ -49,6 +61,7 @@ type EndpointConfig struct {
 	URL    string            `yaml:"url"`
 	APIKey string            `yaml:"api_key"`
 	Models map[string]string `yaml:"models"`
+	NumCtx map[string]int    `yaml:"num_ctx"`
 }
 
 // BackendConfig is one backend of an explicit list.
@@ -59,6 +72,7 @@ type BackendConfig struct {
 	APIKey   string            `yaml:"api_key"`
 	Timeout  Duration          `yaml:"timeout"`
 	Models   map[string]string `yaml:"models"`
+	NumCtx   map[string]int    `yaml:"num_ctx"`
 }
 
 // CORSConfig lists the origins browsers may call from; "*" allows all.
@@ -102,6 +116,7 @@ func Default() Config {
 		},
 		CORS:   CORSConfig{AllowedOrigins: []string{"*"}},
 		Health: HealthConfig{Interval: Duration(15 * time.Second), Timeout: Duration(3 * time.Second)},
+		Images: ImagesConfig{MaxBytes: 20 << 20, Timeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -218,10 +233,14 @@ func (c *Config) Validate() error {
 		"server.read_header_timeout":           c.Server.ReadHeaderTimeout,
 		"health.interval":                      c.Health.Interval,
 		"health.timeout":                       c.Health.Timeout,
+		"images.timeout":                       c.Images.Timeout,
 	} {
 		if d <= 0 {
 			return bad(key, d, "must be a positive duration")
 		}
+	}
+	if c.Images.MaxBytes < 1 {
+		return bad("images.max_bytes", c.Images.MaxBytes, "must be positive")
 	}
 	if c.Server.MaxBodyBytes < 1024 {
 		return bad("server.max_body_bytes", c.Server.MaxBodyBytes, "must be at least 1024")
@@ -262,6 +281,7 @@ type BackendSpec struct {
 	APIKey    string
 	Timeout   time.Duration
 	Overrides map[string]string
+	NumCtx    map[string]int
 }
 
 // BackendList returns the backends in the order they are tried: the
@@ -273,10 +293,10 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 	if len(list) == 0 {
 		keyPrefix = ""
 		if c.Gateway.URL != "" {
-			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models})
+			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx})
 		}
 		if c.Ollama.URL != "" {
-			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Models: c.Ollama.Models})
+			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx})
 		}
 	}
 	seen := map[string]bool{}
@@ -309,7 +329,7 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 		if timeout <= 0 {
 			timeout = time.Duration(c.UpstreamTimeout)
 		}
-		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey, Timeout: timeout, Overrides: b.Models})
+		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey, Timeout: timeout, Overrides: b.Models, NumCtx: b.NumCtx})
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
@@ -37,12 +38,42 @@ const maxAnswer = 64 << 20
 // maxFrame caps one SSE line.
 const maxFrame = 16 << 20
 
+type messageWire struct {
+	Content          *string        `json:"content"`
+	Refusal          *string        `json:"refusal"`
+	ReasoningContent *string        `json:"reasoning_content"`
+	Reasoning        *string        `json:"reasoning"` // vLLM's and others' name for it
+	ToolCalls        []toolCallWire `json:"tool_calls"`
+	FunctionCall     *functionWire  `json:"function_call"`
+}
+
+type toolCallWire struct {
+	Index    *int         `json:"index"`
+	ID       string       `json:"id"`
+	Function functionWire `json:"function"`
+}
+
+type functionWire struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+func (m *messageWire) reasoning() string {
+	if m.ReasoningContent != nil {
+		return *m.ReasoningContent
+	}
+	if m.Reasoning != nil {
+		return *m.Reasoning
+	}
+	return ""
+}
+
 type completionWire struct {
 	Choices []struct {
-		Message struct {
-			Content *string `json:"content"`
-		} `json:"message"`
-		FinishReason *string `json:"finish_reason"`
+		Index        int             `json:"index"`
+		Message      messageWire     `json:"message"`
+		Logprobs     json.RawMessage `json:"logprobs"`
+		FinishReason *string         `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *usageWire `json:"usage"`
 }
@@ -57,6 +88,13 @@ func (u *usageWire) domain() *domain.Usage {
 		return nil
 	}
 	return &domain.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
+}
+
+func logprobs(raw json.RawMessage) []byte {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
 }
 
 // Complete forwards a buffered request.
@@ -83,12 +121,27 @@ func (c *Client) Complete(ctx context.Context, req domain.ChatRequest) (domain.C
 	if len(w.Choices) == 0 {
 		return out, call.Protocol("chat.completion without choices")
 	}
-	ch := w.Choices[0]
-	if ch.Message.Content != nil {
-		out.Content = *ch.Message.Content
-	}
-	if ch.FinishReason != nil {
-		out.FinishReason = *ch.FinishReason
+	out.Choices = make([]domain.Choice, len(w.Choices))
+	for i, ch := range w.Choices {
+		m := ch.Message
+		choice := domain.Choice{Index: ch.Index, Content: m.Content, Refusal: m.Refusal, Reasoning: m.reasoning(), Logprobs: logprobs(ch.Logprobs)}
+		for _, tc := range m.ToolCalls {
+			id := tc.ID
+			if id == "" {
+				id = openai.NewToolCallID()
+			}
+			choice.ToolCalls = append(choice.ToolCalls, domain.ToolCall{ID: id, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		}
+		if f := m.FunctionCall; f != nil {
+			choice.ToolCalls = append(choice.ToolCalls, domain.ToolCall{ID: openai.NewToolCallID(), Name: f.Name, Arguments: f.Arguments})
+		}
+		if ch.FinishReason != nil {
+			choice.FinishReason = *ch.FinishReason
+			if choice.FinishReason == "function_call" {
+				choice.FinishReason = domain.FinishToolCalls
+			}
+		}
+		out.Choices[i] = choice
 	}
 	out.Usage = w.Usage.domain()
 	return out, nil
@@ -96,10 +149,10 @@ func (c *Client) Complete(ctx context.Context, req domain.ChatRequest) (domain.C
 
 type chunkWire struct {
 	Choices []struct {
-		Delta struct {
-			Content *string `json:"content"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
+		Index        int             `json:"index"`
+		Delta        messageWire     `json:"delta"`
+		Logprobs     json.RawMessage `json:"logprobs"`
+		FinishReason *string         `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *usageWire      `json:"usage"`
 	Error json.RawMessage `json:"error"`
@@ -110,7 +163,8 @@ var (
 	doneMarker = []byte("[DONE]")
 )
 
-// Stream forwards a streamed request and relays each SSE frame as a chunk.
+// Stream forwards a streamed request and relays each SSE frame as chunks,
+// one per choice it carries.
 func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.ChunkFunc) error {
 	body, err := RewriteBody(req.Raw, req.Model, true)
 	if err != nil {
@@ -124,6 +178,7 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 	sc := bufio.NewScanner(call.Resp.Body)
 	sc.Buffer(make([]byte, 0, 16<<10), maxFrame)
 	var usage *domain.Usage
+	var calls toolCallIndex
 	for sc.Scan() {
 		line := sc.Bytes()
 		if !bytes.HasPrefix(line, dataPrefix) {
@@ -146,26 +201,90 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 		if w.Usage != nil {
 			usage = w.Usage.domain()
 		}
-		if len(w.Choices) == 0 {
-			continue // the usage-only chunk; usage goes out with the last chunk
-		}
-		ch := w.Choices[0]
-		chunk := domain.Chunk{}
-		if ch.Delta.Content != nil {
-			chunk.Content = *ch.Delta.Content
-		}
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
-			chunk.FinishReason = *ch.FinishReason
-			chunk.Usage = usage
-		}
-		if err := fn(chunk); err != nil {
-			return err
+		for _, ch := range w.Choices {
+			d := ch.Delta
+			chunk := domain.Chunk{Index: ch.Index, Reasoning: d.reasoning(), Logprobs: logprobs(ch.Logprobs)}
+			if d.Content != nil {
+				chunk.Content = *d.Content
+			}
+			if d.Refusal != nil {
+				chunk.Refusal = *d.Refusal
+			}
+			for _, tc := range d.ToolCalls {
+				chunk.ToolCalls = append(chunk.ToolCalls, calls.delta(ch.Index, tc))
+			}
+			if f := d.FunctionCall; f != nil {
+				chunk.ToolCalls = append(chunk.ToolCalls, calls.delta(ch.Index, toolCallWire{Function: *f}))
+			}
+			if ch.FinishReason != nil && *ch.FinishReason != "" {
+				chunk.FinishReason = *ch.FinishReason
+				if chunk.FinishReason == "function_call" {
+					chunk.FinishReason = domain.FinishToolCalls
+				}
+				chunk.Usage = usage
+			}
+			if err := fn(chunk); err != nil {
+				return err
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return call.Fail(err)
 	}
 	return call.Fail(io.ErrUnexpectedEOF)
+}
+
+// toolCallIndex numbers streamed tool calls per choice 0, 1, 2… even when an
+// upstream repeats an index for parallel calls (telling them apart by id),
+// and gives a call without an id one.
+type toolCallIndex struct {
+	choices map[int]*callState
+}
+
+type callState struct {
+	byUpstream map[int]int    // upstream index -> our index of its latest call
+	byID       map[string]int // call id -> our index
+	next       int
+}
+
+func (t *toolCallIndex) delta(choice int, tc toolCallWire) domain.ToolCallDelta {
+	if t.choices == nil {
+		t.choices = map[int]*callState{}
+	}
+	s := t.choices[choice]
+	if s == nil {
+		s = &callState{byUpstream: map[int]int{}, byID: map[string]int{}}
+		t.choices[choice] = s
+	}
+	up := 0
+	if tc.Index != nil {
+		up = *tc.Index
+	}
+	// A continuation carries arguments only: some upstreams repeat the id
+	// and name on every fragment, which accumulators would concatenate.
+	d := domain.ToolCallDelta{Arguments: tc.Function.Arguments}
+	idx, known := s.byUpstream[up]
+	switch {
+	case tc.ID != "":
+		if i, ok := s.byID[tc.ID]; ok {
+			d.Index = i
+			return d
+		}
+		d.Name = tc.Function.Name
+		idx = s.next
+		s.next++
+		s.byID[tc.ID] = idx
+		s.byUpstream[up] = idx
+		d.ID = tc.ID
+	case !known || (tc.Function.Name != "" && tc.Index == nil):
+		d.Name = tc.Function.Name
+		idx = s.next
+		s.next++
+		s.byUpstream[up] = idx
+		d.ID = openai.NewToolCallID()
+	}
+	d.Index = idx
+	return d
 }
 
 // flushUsage hands over a usage that arrived after the finishing chunk (the

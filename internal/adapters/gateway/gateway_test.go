@@ -54,7 +54,8 @@ func TestComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := domain.Completion{Content: "Hi you", FinishReason: "stop", Usage: &domain.Usage{PromptTokens: 12, CompletionTokens: 5}}
+	content := "Hi you"
+	want := domain.Completion{Choices: []domain.Choice{{Content: &content, FinishReason: "stop"}}, Usage: &domain.Usage{PromptTokens: 12, CompletionTokens: 5}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

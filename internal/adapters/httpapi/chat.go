@@ -65,9 +65,9 @@ func (h *chatHandler) serve(c *gin.Context) {
 	}
 	setRoute(c, route)
 	if ce := log.Check(zap.DebugLevel, "chat answer"); ce != nil {
-		ce.Write(zap.String("content", out.Content), zap.String("finish_reason", out.FinishReason))
+		ce.Write(zap.Any("choices", out.Choices))
 	}
-	c.JSON(http.StatusOK, openai.NewCompletion(id, created, req.Model, out))
+	c.JSON(http.StatusOK, openai.NewCompletion(id, created, req.Model, out, req.LegacyFunctions))
 }
 
 func setRoute(c *gin.Context, r domain.Route) {
@@ -89,7 +89,7 @@ func (h *chatHandler) fail(c *gin.Context, err error) {
 // stream relays chunks as server-sent events. Headers go out with the
 // first chunk, so a backend that fails before it can still be replaced.
 func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, created int64) {
-	enc := openai.NewChunkEncoder(id, created, req.Model)
+	enc := openai.NewChunkEncoder(id, created, req.Model, req.LegacyFunctions)
 	w := c.Writer
 	started := false
 	var usage *domain.Usage
@@ -97,7 +97,7 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		if ch.Usage != nil {
 			usage = ch.Usage
 		}
-		if started && ch.Content == "" && ch.FinishReason == "" {
+		if started && ch.Empty() {
 			return nil // nothing for the client in this frame
 		}
 		if !started {

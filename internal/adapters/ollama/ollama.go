@@ -5,12 +5,17 @@ package ollama
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
@@ -18,7 +23,9 @@ import (
 
 // Client speaks Ollama's native protocol to one host.
 type Client struct {
-	call *upstream.Caller
+	call   *upstream.Caller
+	images ImageLoader
+	numCtx map[string]int
 }
 
 var (
@@ -26,9 +33,21 @@ var (
 	_ ports.ModelLister = (*Client)(nil)
 )
 
+// Options are the Ollama-specific settings of a client.
+type Options struct {
+	// Images loads image_url parts; nil rejects images.
+	Images ImageLoader
+	// NumCtx sets num_ctx per model name, so long prompts are not cut to
+	// Ollama's small default context.
+	NumCtx map[string]int
+}
+
+// MaxChoices caps n: each choice is one more generation on the host.
+const MaxChoices = 8
+
 // New builds a client; opts.BaseURL is the Ollama host (http://host:11434).
-func New(opts upstream.Options) *Client {
-	return &Client{call: upstream.New(opts)}
+func New(opts upstream.Options, o Options) *Client {
+	return &Client{call: upstream.New(opts), images: o.Images, numCtx: o.NumCtx}
 }
 
 const (
@@ -36,64 +55,12 @@ const (
 	maxFrame  = 16 << 20
 )
 
-// ChatRequest is the body of POST /api/chat.
-type ChatRequest struct {
-	Model    string    `json:"model"`
-	Messages []Message `json:"messages"`
-	Stream   bool      `json:"stream"`
-	Options  *Options  `json:"options,omitempty"`
-}
-
-// Message is one message of an Ollama chat.
-type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-// Options are the model parameters; only what the client sent is set.
-type Options struct {
-	Temperature      *float64 `json:"temperature,omitempty"`
-	TopP             *float64 `json:"top_p,omitempty"`
-	NumPredict       *int     `json:"num_predict,omitempty"`
-	Stop             []string `json:"stop,omitempty"`
-	Seed             *int64   `json:"seed,omitempty"`
-	PresencePenalty  *float64 `json:"presence_penalty,omitempty"`
-	FrequencyPenalty *float64 `json:"frequency_penalty,omitempty"`
-}
-
-// NewChatRequest translates a domain request: developer becomes system,
-// max_completion_tokens/max_tokens become num_predict, and no option the
-// client did not send is set.
-func NewChatRequest(req domain.ChatRequest, stream bool) ChatRequest {
-	out := ChatRequest{Model: req.Model, Stream: stream, Messages: make([]Message, len(req.Messages))}
-	for i, m := range req.Messages {
-		role := m.Role
-		if role == domain.RoleDeveloper {
-			role = domain.RoleSystem
-		}
-		out.Messages[i] = Message{Role: role, Content: m.Content}
-	}
-	s := req.Sampling
-	o := Options{
-		Temperature:      s.Temperature,
-		TopP:             s.TopP,
-		NumPredict:       s.MaxTokens,
-		Stop:             s.Stop,
-		Seed:             s.Seed,
-		PresencePenalty:  s.PresencePenalty,
-		FrequencyPenalty: s.FrequencyPenalty,
-	}
-	if o.Temperature != nil || o.TopP != nil || o.NumPredict != nil || len(o.Stop) > 0 ||
-		o.Seed != nil || o.PresencePenalty != nil || o.FrequencyPenalty != nil {
-		out.Options = &o
-	}
-	return out
-}
-
 // chatResponse is one /api/chat answer or stream line.
 type chatResponse struct {
 	Message struct {
-		Content string `json:"content"`
+		Content   string     `json:"content"`
+		Thinking  string     `json:"thinking"`
+		ToolCalls []ToolCall `json:"tool_calls"`
 	} `json:"message"`
 	Done            bool            `json:"done"`
 	DoneReason      string          `json:"done_reason"`
@@ -107,56 +74,234 @@ func (r *chatResponse) usage() *domain.Usage {
 }
 
 // finishReason maps Ollama's done_reason onto OpenAI's finish_reason.
-func finishReason(doneReason string) string {
-	if doneReason == "length" {
+// "load" and "unload" end requests that generated nothing.
+func finishReason(doneReason string, calledTools bool) string {
+	switch {
+	case doneReason == "length":
 		return domain.FinishLength
+	case calledTools:
+		return domain.FinishToolCalls
 	}
 	return domain.FinishStop
 }
 
-func (c *Client) post(ctx context.Context, req domain.ChatRequest, stream bool) (*upstream.Call, error) {
-	body, err := json.Marshal(NewChatRequest(req, stream))
-	if err != nil {
-		return nil, err
+func checkChoices(req domain.ChatRequest) error {
+	if req.N > MaxChoices {
+		return domain.Invalid("n", "Invalid 'n': the Ollama backend serves at most %d choices per request (each is a separate generation), got %d.", MaxChoices, req.N)
 	}
-	return c.call.Do(ctx, http.MethodPost, "api/chat", body)
+	return nil
 }
 
-// Complete sends a buffered chat.
+// nth is the request for choice i of a fan-out: a client seed is varied so
+// the choices differ, as they do with OpenAI.
+func nth(req domain.ChatRequest, i int) domain.ChatRequest {
+	if i > 0 && req.Sampling.Seed != nil {
+		seed := *req.Sampling.Seed + int64(i)
+		req.Sampling.Seed = &seed
+	}
+	return req
+}
+
+// Complete sends a buffered chat; n > 1 fans out into concurrent requests.
 func (c *Client) Complete(ctx context.Context, req domain.ChatRequest) (domain.Completion, error) {
-	var out domain.Completion
-	call, err := c.post(ctx, req, false)
+	if err := checkChoices(req); err != nil {
+		return domain.Completion{}, err
+	}
+	n := max(req.N, 1)
+	if n == 1 {
+		choice, usage, err := c.completeOne(ctx, req)
+		return domain.Completion{Choices: []domain.Choice{choice}, Usage: usage}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := domain.Completion{Choices: make([]domain.Choice, n), Usage: &domain.Usage{}}
+	errs := make([]error, n)
+	usages := make([]*domain.Usage, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out.Choices[i], usages[i], errs[i] = c.completeOne(ctx, nth(req, i))
+			out.Choices[i].Index = i
+			if errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// The first real failure cancelled the others; report it, not them.
+	if err := firstError(errs); err != nil {
+		return domain.Completion{}, err
+	}
+	for i, u := range usages {
+		if i == 0 {
+			out.Usage.PromptTokens = u.PromptTokens
+		}
+		out.Usage.CompletionTokens += u.CompletionTokens
+	}
+	return out, nil
+}
+
+func firstError(errs []error) error {
+	var canceled error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled):
+			canceled = err
+		default:
+			return err
+		}
+	}
+	return canceled
+}
+
+func (c *Client) post(ctx context.Context, req domain.ChatRequest, stream bool) (*upstream.Call, plan, error) {
+	body, p, err := c.translate(ctx, req, stream)
 	if err != nil {
-		return out, err
+		return nil, p, err
+	}
+	var data bytes.Buffer
+	enc := json.NewEncoder(&data)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		return nil, p, err
+	}
+	call, err := c.call.Do(ctx, http.MethodPost, "api/chat", data.Bytes())
+	return call, p, err
+}
+
+func (c *Client) completeOne(ctx context.Context, req domain.ChatRequest) (domain.Choice, *domain.Usage, error) {
+	var choice domain.Choice
+	call, p, err := c.post(ctx, req, false)
+	if err != nil {
+		return choice, nil, err
 	}
 	defer call.Close()
 	data, err := io.ReadAll(io.LimitReader(call.Resp.Body, maxAnswer))
 	if err != nil {
-		return out, call.Fail(err)
+		return choice, nil, call.Fail(err)
 	}
 	call.Started()
 	var r chatResponse
 	if err := json.Unmarshal(data, &r); err != nil {
-		return out, call.Protocol("unreadable /api/chat answer: %v", err)
+		return choice, nil, call.Protocol("unreadable /api/chat answer: %v", err)
 	}
 	if len(r.Error) > 0 {
-		return out, c.inBandError(data)
+		return choice, nil, c.inBandError(data)
 	}
-	out.Content = r.Message.Content
-	out.FinishReason = finishReason(r.DoneReason)
-	out.Usage = r.usage()
-	return out, nil
+	content := r.Message.Content
+	choice.Reasoning = r.Message.Thinking
+	choice.ToolCalls = convertCalls(r.Message.ToolCalls)
+	switch p.force {
+	case forceOne:
+		choice.ToolCalls = []domain.ToolCall{{ID: openai.NewToolCallID(), Name: p.forcedName, Arguments: strings.TrimSpace(content)}}
+		content = ""
+	case forceAny:
+		call, ok := parseForcedCall(content)
+		if !ok {
+			return choice, nil, call0Error(c.call.Name(), content)
+		}
+		choice.ToolCalls = []domain.ToolCall{call}
+		content = ""
+	}
+	if p.single && len(choice.ToolCalls) > 1 {
+		choice.ToolCalls = choice.ToolCalls[:1]
+	}
+	if len(choice.ToolCalls) == 0 || content != "" {
+		choice.Content = &content
+	}
+	choice.FinishReason = finishReason(r.DoneReason, len(choice.ToolCalls) > 0)
+	return choice, r.usage(), nil
 }
 
-// Stream sends a streamed chat and relays each NDJSON line as a chunk.
+// convertCalls gives Ollama's calls ids and JSON-text arguments.
+func convertCalls(calls []ToolCall) []domain.ToolCall {
+	var out []domain.ToolCall
+	for _, tc := range calls {
+		out = append(out, domain.ToolCall{ID: openai.NewToolCallID(), Name: tc.Function.Name, Arguments: argumentsText(tc.Function.Arguments)})
+	}
+	return out
+}
+
+func argumentsText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "{}"
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	var v any
+	if json.Unmarshal(raw, &v) != nil || enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// parseForcedCall reads {"name": …, "arguments": {…}} produced under a
+// required tool_choice.
+func parseForcedCall(content string) (domain.ToolCall, bool) {
+	var w struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal([]byte(content), &w) != nil || w.Name == "" {
+		return domain.ToolCall{}, false
+	}
+	return domain.ToolCall{ID: openai.NewToolCallID(), Name: w.Name, Arguments: argumentsText(w.Arguments)}, true
+}
+
+func call0Error(backend, content string) error {
+	if len(content) > 200 {
+		content = content[:200] + "…"
+	}
+	return &domain.UpstreamError{Backend: backend, Kind: domain.FailureProtocol,
+		Message: "the model did not produce the required tool call: " + content}
+}
+
+// Stream sends a streamed chat and relays each NDJSON line as a chunk;
+// n > 1 streams the choices one after the other, each with its index.
 func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.ChunkFunc) error {
-	call, err := c.post(ctx, req, true)
+	if err := checkChoices(req); err != nil {
+		return err
+	}
+	n := max(req.N, 1)
+	total := domain.Usage{}
+	for i := range n {
+		last := i == n-1
+		err := c.streamOne(ctx, nth(req, i), func(ch domain.Chunk) error {
+			ch.Index = i
+			if ch.Usage != nil {
+				if i == 0 {
+					total.PromptTokens = ch.Usage.PromptTokens
+				}
+				total.CompletionTokens += ch.Usage.CompletionTokens
+				ch.Usage = nil
+				if last {
+					u := total
+					ch.Usage = &u
+				}
+			}
+			return fn(ch)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) streamOne(ctx context.Context, req domain.ChatRequest, fn ports.ChunkFunc) error {
+	call, p, err := c.post(ctx, req, true)
 	if err != nil {
 		return err
 	}
 	defer call.Close()
 	sc := bufio.NewScanner(call.Resp.Body)
 	sc.Buffer(make([]byte, 0, 16<<10), maxFrame)
+	calls := 0        // tool calls sent so far
+	var forced string // forceAny: the answer, read whole before it becomes a call
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
@@ -170,9 +315,40 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 			return c.inBandError(line)
 		}
 		call.Started()
-		chunk := domain.Chunk{Content: r.Message.Content}
+		chunk := domain.Chunk{Reasoning: r.Message.Thinking}
+		content := r.Message.Content
+		switch p.force {
+		case forceOne:
+			if content != "" {
+				d := domain.ToolCallDelta{Arguments: content}
+				if calls == 0 {
+					d.ID, d.Name = openai.NewToolCallID(), p.forcedName
+					calls++
+				}
+				chunk.ToolCalls = append(chunk.ToolCalls, d)
+			}
+		case forceAny:
+			forced += content
+			if r.Done {
+				tc, ok := parseForcedCall(forced)
+				if !ok {
+					return call0Error(c.call.Name(), forced)
+				}
+				chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+				calls++
+			}
+		default:
+			chunk.Content = content
+			for _, tc := range convertCalls(r.Message.ToolCalls) {
+				if p.single && calls > 0 {
+					break
+				}
+				chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{Index: calls, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+				calls++
+			}
+		}
 		if r.Done {
-			chunk.FinishReason = finishReason(r.DoneReason)
+			chunk.FinishReason = finishReason(r.DoneReason, calls > 0)
 			chunk.Usage = r.usage()
 		}
 		if err := fn(chunk); err != nil {

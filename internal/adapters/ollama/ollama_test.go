@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +44,11 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestRequestTranslation(t *testing.T) {
-	for _, name := range []string{"minimal", "sampling", "roles_and_parts"} {
+	for _, name := range []string{
+		"minimal", "sampling", "roles_and_parts", "tools", "tool_choice_none", "tool_choice_named",
+		"tool_choice_required", "legacy_functions", "json_object", "json_schema", "image", "extras",
+		"reasoning_effort",
+	} {
 		t.Run(name, func(t *testing.T) {
 			in, err := os.ReadFile(filepath.Join("testdata", name+".request.json"))
 			if err != nil {
@@ -53,19 +58,26 @@ func TestRequestTranslation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req.Model = "qwen2.5:32b"
-			out, err := json.MarshalIndent(ollama.NewChatRequest(req, req.Stream), "", "  ")
+			client := ollama.New(upstream.Options{}, ollama.Options{Images: dataURLs{}, NumCtx: map[string]int{"qwen3:8b": 40960}})
+			body, err := client.Translate(context.Background(), req, req.Stream)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, name+".ollama.json", append(out, '\n'))
+			var out bytes.Buffer
+			enc := json.NewEncoder(&out)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(body); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".ollama.json", out.Bytes())
 		})
 	}
 }
 
 func newClient(t *testing.T, srv *ollamatest.Server, timeout time.Duration) *ollama.Client {
 	u, _ := url.Parse(srv.URL)
-	return ollama.New(upstream.Options{Name: "ollama", BaseURL: u, AgentID: "agent-7", Timeout: timeout})
+	return ollama.New(upstream.Options{Name: "ollama", BaseURL: u, AgentID: "agent-7", Timeout: timeout}, ollama.Options{})
 }
 
 func chat(model string) domain.ChatRequest {
@@ -83,7 +95,7 @@ func TestCompleteAndStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := domain.Completion{Content: "Hello there", FinishReason: "stop", Usage: &domain.Usage{PromptTokens: 26, CompletionTokens: 3}}
+	want := domain.Completion{Choices: []domain.Choice{{Content: ptr("Hello there"), FinishReason: "stop"}}, Usage: &domain.Usage{PromptTokens: 26, CompletionTokens: 3}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("complete (-want +got):\n%s", diff)
 	}
@@ -111,7 +123,7 @@ func TestDoneReasonLength(t *testing.T) {
 	t.Cleanup(srv.Close)
 	srv.DoneReason = "length"
 	got, err := newClient(t, srv, time.Second).Complete(context.Background(), chat("m"))
-	if err != nil || got.FinishReason != "length" {
+	if err != nil || got.Choices[0].FinishReason != "length" {
 		t.Fatalf("%+v %v", got, err)
 	}
 }
@@ -176,4 +188,17 @@ func TestRequestHeaders(t *testing.T) {
 	if !bytes.Contains(srv.Requests()[0], []byte(`"stream":false`)) {
 		t.Errorf("buffered request must say stream false: %s", srv.Requests()[0])
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// dataURLs is an ImageLoader for tests: it returns the base64 of a data: URL.
+type dataURLs struct{}
+
+func (dataURLs) Load(_ context.Context, url string) (string, error) {
+	_, b64, ok := strings.Cut(url, ";base64,")
+	if !ok {
+		return "", errors.New("not a base64 data: URL")
+	}
+	return b64, nil
 }

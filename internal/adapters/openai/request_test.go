@@ -33,7 +33,7 @@ func TestDecodeChatRequest(t *testing.T) {
 			{Role: "assistant"},
 			{Role: "tool", Content: "42", ToolCallID: "call_1"},
 		},
-		Stream: true, IncludeUsage: true,
+		Stream: true, IncludeUsage: true, N: 1,
 		Sampling: domain.Sampling{
 			Temperature: ptr(0.5), TopP: ptr(1.0), MaxTokens: ptr(20), Stop: []string{"END"},
 			Seed: ptr(int64(7)), PresencePenalty: ptr(-1.0), FrequencyPenalty: ptr(0.5),

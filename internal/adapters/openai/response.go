@@ -13,6 +13,9 @@ import (
 // base32 characters from crypto/rand).
 func NewCompletionID() string { return "chatcmpl-" + rand.Text() }
 
+// NewToolCallID returns a fresh tool call id, call_ and 26 random characters.
+func NewToolCallID() string { return "call_" + rand.Text() }
+
 // Completion is the chat.completion object.
 type Completion struct {
 	ID      string   `json:"id"`
@@ -27,15 +30,33 @@ type Completion struct {
 type Choice struct {
 	Index        int             `json:"index"`
 	Message      ResponseMessage `json:"message"`
-	Logprobs     *struct{}       `json:"logprobs"`
+	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
 }
 
-// ResponseMessage is the assistant message of a choice.
+// ResponseMessage is the assistant message of a choice. Content is null
+// only beside tool calls.
 type ResponseMessage struct {
-	Role    string  `json:"role"`
-	Content *string `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role             string          `json:"role"`
+	Content          *string         `json:"content"`
+	Refusal          *string         `json:"refusal"`
+	ReasoningContent string          `json:"reasoning_content,omitempty"`
+	ToolCalls        []ToolCall      `json:"tool_calls,omitempty"`
+	FunctionCall     *FunctionCall   `json:"function_call,omitempty"`
+	Annotations      json.RawMessage `json:"annotations,omitempty"`
+}
+
+// ToolCall is a function call in a response message.
+type ToolCall struct {
+	ID       string       `json:"id"`
+	Type     string       `json:"type"`
+	Function FunctionCall `json:"function"`
+}
+
+// FunctionCall names a function and its JSON arguments.
+type FunctionCall struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
 }
 
 // Usage is CompletionUsage.
@@ -52,38 +73,58 @@ func usageOf(u *domain.Usage) *Usage {
 	return &Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens()}
 }
 
+var null = json.RawMessage("null")
+
 // NewCompletion builds the chat.completion object for c, named as the
-// client asked (model).
-func NewCompletion(id string, created int64, model string, c domain.Completion) Completion {
-	content := c.Content
-	finish := c.FinishReason
-	if finish == "" {
-		finish = domain.FinishStop
+// client asked (model). legacy answers with the deprecated function_call
+// for a request that used functions.
+func NewCompletion(id string, created int64, model string, c domain.Completion, legacy bool) Completion {
+	out := Completion{ID: id, Object: "chat.completion", Created: created, Model: model,
+		Choices: make([]Choice, len(c.Choices)), Usage: usageOf(c.Usage)}
+	for i, ch := range c.Choices {
+		msg := ResponseMessage{Role: domain.RoleAssistant, Content: ch.Content, Refusal: ch.Refusal, ReasoningContent: ch.Reasoning}
+		finish := ch.FinishReason
+		if finish == "" {
+			finish = domain.FinishStop
+		}
+		if len(ch.ToolCalls) > 0 {
+			if legacy {
+				tc := ch.ToolCalls[0]
+				msg.FunctionCall = &FunctionCall{Name: tc.Name, Arguments: tc.Arguments}
+				if finish == domain.FinishToolCalls {
+					finish = "function_call"
+				}
+			} else {
+				msg.ToolCalls = make([]ToolCall, len(ch.ToolCalls))
+				for j, tc := range ch.ToolCalls {
+					msg.ToolCalls[j] = ToolCall{ID: tc.ID, Type: "function", Function: FunctionCall{Name: tc.Name, Arguments: tc.Arguments}}
+				}
+			}
+		} else if msg.Content == nil {
+			empty := ""
+			msg.Content = &empty
+		}
+		lp := null
+		if len(ch.Logprobs) > 0 {
+			lp = ch.Logprobs
+		}
+		out.Choices[i] = Choice{Index: ch.Index, Message: msg, Logprobs: lp, FinishReason: finish}
 	}
-	return Completion{
-		ID:      id,
-		Object:  "chat.completion",
-		Created: created,
-		Model:   model,
-		Choices: []Choice{{
-			Message:      ResponseMessage{Role: domain.RoleAssistant, Content: &content},
-			FinishReason: finish,
-		}},
-		Usage: usageOf(c.Usage),
-	}
+	return out
 }
 
 // ChunkEncoder writes chat.completion.chunk objects as SSE frames. The id,
 // created and model are fixed per stream and encoded once; a frame reuses
 // one buffer, so encoding a chunk does not allocate once the buffer grew.
 type ChunkEncoder struct {
-	head []byte // `data: {"id":…,"model":…,"choices":[`
-	buf  []byte
-	sent bool // the role-carrying first delta went out
+	head   []byte // `data: {"id":…,"model":…,"choices":[`
+	buf    []byte
+	opened []bool // per choice index: the role-carrying first delta went out
+	legacy bool   // tool calls go out as the deprecated function_call
 }
 
 // NewChunkEncoder prepares the frames of one stream.
-func NewChunkEncoder(id string, created int64, model string) *ChunkEncoder {
+func NewChunkEncoder(id string, created int64, model string, legacy bool) *ChunkEncoder {
 	h := make([]byte, 0, 96+len(id)+len(model))
 	h = append(h, `data: {"id":`...)
 	h = AppendString(h, id)
@@ -92,36 +133,123 @@ func NewChunkEncoder(id string, created int64, model string) *ChunkEncoder {
 	h = append(h, `,"model":`...)
 	h = AppendString(h, model)
 	h = append(h, `,"choices":[`...)
-	return &ChunkEncoder{head: h, buf: make([]byte, 0, 512)}
+	return &ChunkEncoder{head: h, buf: make([]byte, 0, 512), legacy: legacy}
 }
 
-// Chunk encodes one content chunk (the first carries role "assistant").
-// The returned frame is valid until the next call.
+// Chunk encodes one chunk; the first of each choice carries role
+// "assistant". The returned frame is valid until the next call.
 func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
 	b := append(e.buf[:0], e.head...)
-	b = append(b, `{"index":0,"delta":{`...)
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, int64(c.Index), 10)
+	b = append(b, `,"delta":{`...)
+	first := e.open(c.Index)
 	comma := false
-	if !e.sent {
-		b = append(b, `"role":"assistant"`...)
-		comma = true
-		e.sent = true
-	}
-	if c.Content != "" || (comma && c.FinishReason == "") {
+	field := func(name string) {
 		if comma {
 			b = append(b, ',')
 		}
-		b = append(b, `"content":`...)
-		b = AppendString(b, c.Content)
+		comma = true
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":`...)
 	}
-	b = append(b, `},"logprobs":null,"finish_reason":`...)
-	if c.FinishReason == "" {
+	if first {
+		field("role")
+		b = append(b, `"assistant"`...)
+	}
+	switch {
+	case c.Content != "":
+		field("content")
+		b = AppendString(b, c.Content)
+	case first && len(c.ToolCalls) > 0:
+		field("content")
 		b = append(b, "null"...)
+	case first && c.FinishReason == "" && c.Reasoning == "" && c.Refusal == "":
+		field("content")
+		b = append(b, `""`...)
+	}
+	if c.Reasoning != "" {
+		field("reasoning_content")
+		b = AppendString(b, c.Reasoning)
+	}
+	if c.Refusal != "" {
+		field("refusal")
+		b = AppendString(b, c.Refusal)
+	}
+	if len(c.ToolCalls) > 0 {
+		if e.legacy {
+			tc := c.ToolCalls[0]
+			field("function_call")
+			b = appendFunction(b, tc.Name, tc.Arguments)
+		} else {
+			field("tool_calls")
+			b = append(b, '[')
+			for i, tc := range c.ToolCalls {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"index":`...)
+				b = strconv.AppendInt(b, int64(tc.Index), 10)
+				if tc.ID != "" {
+					b = append(b, `,"id":`...)
+					b = AppendString(b, tc.ID)
+					b = append(b, `,"type":"function"`...)
+				}
+				b = append(b, `,"function":`...)
+				b = appendFunction(b, tc.Name, tc.Arguments)
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+	}
+	b = append(b, `},"logprobs":`...)
+	if len(c.Logprobs) > 0 {
+		b = append(b, c.Logprobs...)
 	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"finish_reason":`...)
+	switch {
+	case c.FinishReason == "":
+		b = append(b, "null"...)
+	case e.legacy && c.FinishReason == domain.FinishToolCalls:
+		b = append(b, `"function_call"`...)
+	default:
 		b = AppendString(b, c.FinishReason)
 	}
 	b = append(b, "}]}\n\n"...)
 	e.buf = b
 	return b
+}
+
+// appendFunction writes {"name":…,"arguments":…}; name is left out on
+// argument-only fragments.
+func appendFunction(b []byte, name, args string) []byte {
+	b = append(b, '{')
+	if name != "" {
+		b = append(b, `"name":`...)
+		b = AppendString(b, name)
+		b = append(b, ',')
+	}
+	b = append(b, `"arguments":`...)
+	b = AppendString(b, args)
+	return append(b, '}')
+}
+
+// open marks choice i as started and reports whether it was not before.
+func (e *ChunkEncoder) open(i int) bool {
+	if i < 0 {
+		i = 0
+	}
+	for len(e.opened) <= i {
+		e.opened = append(e.opened, false)
+	}
+	if e.opened[i] {
+		return false
+	}
+	e.opened[i] = true
+	return true
 }
 
 // Usage encodes the final usage chunk sent when the client asked for

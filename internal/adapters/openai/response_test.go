@@ -47,7 +47,7 @@ func FuzzAppendString(f *testing.F) {
 }
 
 func TestChunkEncoderFrames(t *testing.T) {
-	enc := openai.NewChunkEncoder("chatcmpl-abc", 1700000000, "gpt-4")
+	enc := openai.NewChunkEncoder("chatcmpl-abc", 1700000000, "gpt-4", false)
 	// Each frame is copied at once (copy is a call, so the calls run in
 	// order): the encoder reuses its buffer.
 	copyOf := func(b []byte) string { return string(append([]byte(nil), b...)) }
@@ -70,12 +70,12 @@ func TestChunkEncoderFrames(t *testing.T) {
 }
 
 func TestFirstChunkWithoutContentStillCarriesRole(t *testing.T) {
-	enc := openai.NewChunkEncoder("id", 1, "m")
+	enc := openai.NewChunkEncoder("id", 1, "m", false)
 	got := string(enc.Chunk(domain.Chunk{}))
 	if !strings.Contains(got, `"delta":{"role":"assistant","content":""}`) {
 		t.Errorf("got %s", got)
 	}
-	enc = openai.NewChunkEncoder("id", 1, "m")
+	enc = openai.NewChunkEncoder("id", 1, "m", false)
 	got = string(enc.Chunk(domain.Chunk{FinishReason: "length"}))
 	if !strings.Contains(got, `"delta":{"role":"assistant"},"logprobs":null,"finish_reason":"length"`) {
 		t.Errorf("got %s", got)
@@ -84,7 +84,7 @@ func TestFirstChunkWithoutContentStillCarriesRole(t *testing.T) {
 
 func TestCompletionMatchesSpec(t *testing.T) {
 	c := openai.NewCompletion(openai.NewCompletionID(), 1700000000, "gpt-4",
-		domain.Completion{Content: "hi", Usage: &domain.Usage{PromptTokens: 1, CompletionTokens: 2}})
+		domain.Completion{Choices: []domain.Choice{{Content: ptr("hi")}}, Usage: &domain.Usage{PromptTokens: 1, CompletionTokens: 2}}, false)
 	b, _ := json.Marshal(c)
 	openaispec.Must(t, "CreateChatCompletionResponse", b)
 	if c.Choices[0].FinishReason != "stop" || c.Usage.TotalTokens != 3 {

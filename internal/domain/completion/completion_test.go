@@ -70,7 +70,7 @@ func modelIs(name string) gomock.Matcher {
 
 func TestCompleteServedByFirstBackendWithItsModelName(t *testing.T) {
 	f := newFixture(t, lists{})
-	f.gw.EXPECT().Complete(gomock.Any(), modelIs("qwen-32b")).Return(domain.Completion{Content: "hi"}, nil).Times(1)
+	f.gw.EXPECT().Complete(gomock.Any(), modelIs("qwen-32b")).Return(completionOf("hi"), nil).Times(1)
 	// f.ol has no expectation: any call to it fails the test.
 	out, route, err := f.svc.Complete(context.Background(), req("gpt-4"))
 	if err != nil {
@@ -79,8 +79,8 @@ func TestCompleteServedByFirstBackendWithItsModelName(t *testing.T) {
 	if diff := cmp.Diff(domain.Route{Backend: "gateway", Model: "qwen-32b"}, route); diff != "" {
 		t.Errorf("route (-want +got):\n%s", diff)
 	}
-	if out.Content != "hi" {
-		t.Errorf("content %q", out.Content)
+	if out.Choices[0].Text() != "hi" {
+		t.Errorf("content %q", out.Choices[0].Text())
 	}
 }
 
@@ -100,13 +100,13 @@ func TestCompleteFallsBackOnRetryableFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, lists{})
 			f.gw.EXPECT().Complete(gomock.Any(), gomock.Any()).Return(domain.Completion{}, tc.err).Times(1)
-			f.ol.EXPECT().Complete(gomock.Any(), modelIs("qwen2.5:32b")).Return(domain.Completion{Content: "from ollama"}, nil).Times(1)
+			f.ol.EXPECT().Complete(gomock.Any(), modelIs("qwen2.5:32b")).Return(completionOf("from ollama"), nil).Times(1)
 			out, route, err := f.svc.Complete(context.Background(), req("gpt-4"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if route.Backend != "ollama" || out.Content != "from ollama" {
-				t.Errorf("served by %+v: %q", route, out.Content)
+			if route.Backend != "ollama" || out.Choices[0].Text() != "from ollama" {
+				t.Errorf("served by %+v: %q", route, out.Choices[0].Text())
 			}
 			want := []attempt{
 				{Route: domain.Route{Backend: "gateway", Model: "qwen-32b"}, Failed: true, Fallback: true},
@@ -241,4 +241,8 @@ func TestStreamFallsBackOnlyBeforeTheFirstChunk(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+func completionOf(text string) domain.Completion {
+	return domain.Completion{Choices: []domain.Choice{{Content: &text}}}
 }

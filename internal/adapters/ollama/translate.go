@@ -1,0 +1,295 @@
+package ollama
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+)
+
+// ChatRequest is the body of POST /api/chat.
+type ChatRequest struct {
+	Model     string          `json:"model"`
+	Messages  []Message       `json:"messages"`
+	Tools     []Tool          `json:"tools,omitempty"`
+	Format    json.RawMessage `json:"format,omitempty"`
+	Stream    bool            `json:"stream"`
+	Options   json.RawMessage `json:"options,omitempty"`
+	KeepAlive json.RawMessage `json:"keep_alive,omitempty"`
+	Think     json.RawMessage `json:"think,omitempty"`
+}
+
+// Message is one message of an Ollama chat.
+type Message struct {
+	Role      string     `json:"role"`
+	Content   string     `json:"content"`
+	Thinking  string     `json:"thinking,omitempty"`
+	Images    []string   `json:"images,omitempty"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	ToolName  string     `json:"tool_name,omitempty"`
+}
+
+// ToolCall is a call in Ollama's form: arguments are a JSON object.
+type ToolCall struct {
+	Function struct {
+		Index     *int            `json:"index,omitempty"`
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// Tool is a function definition, in the same form OpenAI uses.
+type Tool struct {
+	Type     string       `json:"type"`
+	Function ToolFunction `json:"function"`
+}
+
+// ToolFunction describes a function to the model.
+type ToolFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+}
+
+// ImageLoader turns an image_url value (a data: URL, or an http(s) URL when
+// allowed) into standard base64. Its errors are meant for the client.
+type ImageLoader interface {
+	Load(ctx context.Context, url string) (string, error)
+}
+
+// forcing says how a tool call is enforced through Ollama's format, which
+// constrains decoding: Ollama itself has no tool_choice.
+type forcing int
+
+const (
+	forceNone forcing = iota
+	forceOne          // the answer is the arguments of tool forcedName
+	forceAny          // the answer is {"name": …, "arguments": {…}}
+)
+
+// plan is what translating a request decided, needed to read the answer.
+type plan struct {
+	force      forcing
+	forcedName string
+	single     bool // parallel_tool_calls false: keep the first call only
+}
+
+// Translate returns the /api/chat body for req, as it would be sent.
+func (c *Client) Translate(ctx context.Context, req domain.ChatRequest, stream bool) (ChatRequest, error) {
+	out, _, err := c.translate(ctx, req, stream)
+	return out, err
+}
+
+// translate builds the /api/chat body. developer becomes system, text parts
+// are joined, images inlined as base64, tool results named after the call
+// they answer, and no option is set that the client did not send (beyond a
+// configured num_ctx).
+func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream bool) (ChatRequest, plan, error) {
+	var p plan
+	out := ChatRequest{Model: req.Model, Stream: stream, Messages: make([]Message, 0, len(req.Messages)+1)}
+	if req.Logprobs {
+		return out, p, domain.Invalid("logprobs", "Invalid 'logprobs': the Ollama backend does not report log probabilities.")
+	}
+	names := map[string]string{} // tool call id -> function name
+	for i, m := range req.Messages {
+		msg, err := c.message(ctx, i, m, names)
+		if err != nil {
+			return out, p, err
+		}
+		out.Messages = append(out.Messages, msg)
+	}
+	p.single = req.ParallelToolCalls != nil && !*req.ParallelToolCalls
+	if err := p.tools(req, &out); err != nil {
+		return out, p, err
+	}
+	if p.force == forceNone && req.ResponseFormat != nil {
+		switch req.ResponseFormat.Type {
+		case domain.FormatJSONObject:
+			out.Format = json.RawMessage(`"json"`)
+		case domain.FormatJSONSchema:
+			out.Format = json.RawMessage(`"json"`)
+			if len(req.ResponseFormat.Schema) > 0 {
+				out.Format = req.ResponseFormat.Schema
+			}
+		}
+	}
+	opts, err := c.options(req)
+	if err != nil {
+		return out, p, err
+	}
+	out.Options = opts
+	out.KeepAlive = req.Ollama.KeepAlive
+	out.Think = req.Ollama.Think
+	if out.Think == nil && req.ReasoningEffort != "" {
+		out.Think = thinkFor(req.ReasoningEffort)
+	}
+	return out, p, nil
+}
+
+func (c *Client) message(ctx context.Context, i int, m domain.Message, names map[string]string) (Message, error) {
+	param := "messages[" + strconv.Itoa(i) + "]"
+	role := m.Role
+	if role == domain.RoleDeveloper {
+		role = domain.RoleSystem
+	}
+	msg := Message{Role: role, Content: m.Content}
+	for j, url := range m.Images {
+		if c.images == nil {
+			return msg, domain.Invalid(param+".content", "Images are not supported by this backend.")
+		}
+		b64, err := c.images.Load(ctx, url)
+		if err != nil {
+			if ctx.Err() != nil {
+				return msg, ctx.Err()
+			}
+			return msg, domain.Invalid(param+".content", "Invalid image %d in '%s.content': %v", j, param, err)
+		}
+		msg.Images = append(msg.Images, b64)
+	}
+	for j, tc := range m.ToolCalls {
+		names[tc.ID] = tc.Name
+		args := strings.TrimSpace(tc.Arguments)
+		if args == "" {
+			args = "{}"
+		}
+		if !json.Valid([]byte(args)) || args[0] != '{' {
+			p := fmt.Sprintf("%s.tool_calls[%d].function.arguments", param, j)
+			return msg, domain.Invalid(p, "Invalid '%s': expected a JSON object encoded as a string.", p)
+		}
+		var call ToolCall
+		call.Function.Name = tc.Name
+		call.Function.Arguments = json.RawMessage(args)
+		msg.ToolCalls = append(msg.ToolCalls, call)
+	}
+	if role == domain.RoleTool {
+		msg.ToolName = names[m.ToolCallID]
+		if msg.ToolName == "" {
+			msg.ToolName = m.Name
+		}
+	}
+	return msg, nil
+}
+
+// tools decides what the model is offered: nothing for tool_choice none;
+// for required or a named function, the call is enforced with a format
+// schema and an instruction, since Ollama cannot force a tool call.
+func (p *plan) tools(req domain.ChatRequest, out *ChatRequest) error {
+	if len(req.Tools) == 0 || req.ToolChoice.Mode == domain.ToolChoiceNone {
+		return nil
+	}
+	choice := req.ToolChoice
+	if choice.Mode == domain.ToolChoiceRequired && len(req.Tools) == 1 {
+		choice = domain.ToolChoice{Mode: domain.ToolChoiceFunction, Name: req.Tools[0].Name}
+	}
+	switch choice.Mode {
+	case domain.ToolChoiceFunction:
+		for _, t := range req.Tools {
+			if t.Name != choice.Name {
+				continue
+			}
+			p.force, p.forcedName = forceOne, t.Name
+			out.Format = schemaOrObject(t.Parameters)
+			out.Messages = append(out.Messages, Message{Role: domain.RoleSystem, Content: fmt.Sprintf(
+				"Call the function %q now. Reply with nothing but its arguments as one JSON object.%s", t.Name, describe(t))})
+			return nil
+		}
+		return domain.Invalid("tool_choice", "Invalid 'tool_choice': function '%s' is not among the tools provided.", choice.Name)
+	case domain.ToolChoiceRequired:
+		p.force = forceAny
+		variants := make([]string, len(req.Tools))
+		var list strings.Builder
+		for i, t := range req.Tools {
+			name, _ := json.Marshal(t.Name)
+			variants[i] = fmt.Sprintf(`{"type":"object","properties":{"name":{"const":%s},"arguments":%s},"required":["name","arguments"]}`,
+				name, schemaOrObject(t.Parameters))
+			list.WriteString("\n- " + t.Name + describe(t))
+		}
+		out.Format = json.RawMessage(`{"anyOf":[` + strings.Join(variants, ",") + `]}`)
+		out.Messages = append(out.Messages, Message{Role: domain.RoleSystem, Content: "Call one of these functions now. " +
+			`Reply with nothing but one JSON object {"name": <function name>, "arguments": {…}}.` + list.String()})
+		return nil
+	}
+	for _, t := range req.Tools {
+		out.Tools = append(out.Tools, Tool{Type: "function", Function: ToolFunction{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
+	}
+	return nil
+}
+
+func describe(t domain.Tool) string {
+	if t.Description == "" {
+		return ""
+	}
+	return " (" + t.Description + ")"
+}
+
+func schemaOrObject(schema []byte) json.RawMessage {
+	if len(schema) == 0 {
+		return json.RawMessage(`{"type":"object"}`)
+	}
+	return schema
+}
+
+// thinkFor maps reasoning_effort onto Ollama's think.
+func thinkFor(effort string) json.RawMessage {
+	switch effort {
+	case "none":
+		return json.RawMessage(`false`)
+	case "minimal", "low":
+		return json.RawMessage(`"low"`)
+	case "medium":
+		return json.RawMessage(`"medium"`)
+	case "max", "xhigh":
+		return json.RawMessage(`"max"`)
+	}
+	return json.RawMessage(`"high"`)
+}
+
+// options merges the client's Ollama options with the OpenAI sampling
+// fields it sent (those win) and the configured num_ctx for the model
+// (unless the client set one).
+func (c *Client) options(req domain.ChatRequest) (json.RawMessage, error) {
+	opts := map[string]json.RawMessage{}
+	if len(req.Ollama.Options) > 0 {
+		if err := json.Unmarshal(req.Ollama.Options, &opts); err != nil {
+			return nil, domain.Invalid("options", "Invalid 'options': expected an object of Ollama model options.")
+		}
+	}
+	s := req.Sampling
+	set := func(key string, v any) {
+		b, _ := json.Marshal(v)
+		opts[key] = b
+	}
+	if s.Temperature != nil {
+		set("temperature", *s.Temperature)
+	}
+	if s.TopP != nil {
+		set("top_p", *s.TopP)
+	}
+	if s.MaxTokens != nil {
+		set("num_predict", *s.MaxTokens)
+	}
+	if len(s.Stop) > 0 {
+		set("stop", s.Stop)
+	}
+	if s.Seed != nil {
+		set("seed", *s.Seed)
+	}
+	if s.PresencePenalty != nil {
+		set("presence_penalty", *s.PresencePenalty)
+	}
+	if s.FrequencyPenalty != nil {
+		set("frequency_penalty", *s.FrequencyPenalty)
+	}
+	if _, ok := opts["num_ctx"]; !ok {
+		if n, ok := c.numCtx[req.Model]; ok && n > 0 {
+			set("num_ctx", n)
+		}
+	}
+	if len(opts) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(opts)
+}
