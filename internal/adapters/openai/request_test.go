@@ -84,6 +84,36 @@ func TestDecodeChatRequestErrorsNameTheField(t *testing.T) {
 		{`{"model":"m",` + msgs + `,"stream":true,"stream_options":{"include_usage":"y"}}`, "stream_options.include_usage"},
 		{`{"model":"m",` + msgs + `,"presence_penalty":3}`, "presence_penalty"},
 		{`{"model":"m",` + msgs + `,"seed":1.5}`, "seed"},
+		{`{"model":"m",` + msgs + `,"n":0}`, "n"},
+		{`{"model":"m",` + msgs + `,"n":129}`, "n"},
+		{`{"model":"m",` + msgs + `,"top_logprobs":3}`, "top_logprobs"},
+		{`{"model":"m",` + msgs + `,"logprobs":true,"top_logprobs":21}`, "top_logprobs"},
+		{`{"model":"m",` + msgs + `,"logit_bias":{"50256":-100}}`, "logit_bias"},
+		{`{"model":"m",` + msgs + `,"modalities":["text","audio"]}`, "modalities"},
+		{`{"model":"m",` + msgs + `,"audio":{"voice":"alloy","format":"wav"}}`, "audio"},
+		{`{"model":"m",` + msgs + `,"prediction":{"type":"content","content":"x"}}`, "prediction"},
+		{`{"model":"m",` + msgs + `,"web_search_options":{}}`, "web_search_options"},
+		{`{"model":"m",` + msgs + `,"reasoning_effort":"extreme"}`, "reasoning_effort"},
+		{`{"model":"m",` + msgs + `,"tools":[{"type":"custom","custom":{"name":"x"}}]}`, "tools[0].type"},
+		{`{"model":"m",` + msgs + `,"tools":[{"type":"function"}]}`, "tools[0].function"},
+		{`{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"bad name"}}]}`, "tools[0].function.name"},
+		{`{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"f","parameters":[]}}]}`, "tools[0].function.parameters"},
+		{`{"model":"m",` + msgs + `,"tool_choice":"required"}`, "tool_choice"},
+		{`{"model":"m",` + msgs + `,"tool_choice":"sometimes"}`, "tool_choice"},
+		{`{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}`, "tool_choice"},
+		{`{"model":"m",` + msgs + `,"function_call":"auto"}`, "function_call"},
+		{`{"model":"m",` + msgs + `,"functions":[{"name":"f"}],"function_call":{"name":"g"}}`, "function_call"},
+		{`{"model":"m",` + msgs + `,"response_format":{"type":"xml"}}`, "response_format.type"},
+		{`{"model":"m",` + msgs + `,"response_format":{"type":"json_schema"}}`, "response_format.json_schema"},
+		{`{"model":"m",` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}`, "response_format.json_schema.name"},
+		{`{"model":"m",` + msgs + `,"options":[1]}`, "options"},
+		{`{"model":"m",` + msgs + `,"think":{}}`, "think"},
+		{`{"model":"m",` + msgs + `,"keep_alive":true}`, "keep_alive"},
+		{`{"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"data:x"}}]}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}`, "messages[0].content[0].image_url.url"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, "messages[0].content[0].type"},
+		{`{"model":"m","messages":[{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f"}}]}]}`, "messages[0].tool_calls[0].id"},
+		{`{"model":"m","messages":[{"role":"function","content":"x"}]}`, "messages[0].name"},
 	} {
 		_, err := openai.DecodeChatRequest([]byte(tc.body))
 		var inv *domain.InvalidRequestError
@@ -110,4 +140,53 @@ func FuzzDecodeChatRequest(f *testing.F) {
 			t.Fatalf("error of type %T: %v", err, err)
 		}
 	})
+}
+
+func TestNeutralValuesOfUnsupportedFeaturesPass(t *testing.T) {
+	body := `{"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"logit_bias":{},"modalities":["text"],` +
+		`"audio":null,"prediction":null,"web_search_options":null,"store":false,"metadata":{"a":"b"},"service_tier":"auto"}`
+	if _, err := openai.DecodeChatRequest([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDecodeToolsAndChoices(t *testing.T) {
+	body := `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]},
+		{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+		{"role":"tool","tool_call_id":"call_1","content":"ok"}],
+		"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type": "object"},"strict":true}}],
+		"tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false,
+		"response_format":{"type":"json_schema","json_schema":{"name":"out","schema":{"type":"object"},"strict":true}},
+		"n":3,"logprobs":true,"top_logprobs":2,"reasoning_effort":"low","options":{"num_ctx": 4096},"keep_alive":"5m","think":false}`
+	got, err := openai.DecodeChatRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Raw = nil
+	want := domain.ChatRequest{
+		Model: "m",
+		Messages: []domain.Message{
+			{Role: "user", Content: "look", Images: []string{"data:image/png;base64,AA=="}},
+			{Role: "assistant", ToolCalls: []domain.ToolCall{{ID: "call_1", Name: "f", Arguments: "{}"}}},
+			{Role: "tool", Content: "ok", ToolCallID: "call_1"},
+		},
+		Tools:             []domain.Tool{{Name: "f", Description: "d", Parameters: []byte(`{"type":"object"}`), Strict: ptr(true)}},
+		ToolChoice:        domain.ToolChoice{Mode: "function", Name: "f"},
+		ParallelToolCalls: ptr(false),
+		ResponseFormat:    &domain.ResponseFormat{Type: "json_schema", Name: "out", Schema: []byte(`{"type":"object"}`), Strict: ptr(true)},
+		N:                 3, Logprobs: true, TopLogprobs: ptr(2), ReasoningEffort: "low",
+		Ollama: domain.OllamaExtras{Options: []byte(`{"num_ctx":4096}`), KeepAlive: []byte(`"5m"`), Think: []byte(`false`)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	legacy, err := openai.DecodeChatRequest([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],
+		"functions":[{"name":"f"}],"function_call":{"name":"f"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !legacy.LegacyFunctions || legacy.ToolChoice != (domain.ToolChoice{Mode: "function", Name: "f"}) || len(legacy.Tools) != 1 {
+		t.Errorf("legacy functions: %+v", legacy)
+	}
 }
