@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
@@ -30,6 +32,8 @@ import (
 var Module = fx.Options(
 	fx.Provide(
 		newLogger,
+		newRegistry,
+		newMetrics,
 		newBackends,
 		newChecker,
 		newCatalog,
@@ -38,7 +42,7 @@ var Module = fx.Options(
 		newRouter,
 		newServer,
 	),
-	fx.Invoke(runChecker, func(*Server) {}),
+	fx.Invoke(runChecker, runAdmin, func(*Server) {}),
 )
 
 // New builds the fx application for cfg; extra options are for tests.
@@ -110,12 +114,25 @@ func newCatalog(cfg Config, backends []Backend, checker *health.Checker) *catalo
 	return catalog.New(cfg.Models, cb, checker, time.Now())
 }
 
-func newCompletion(cat *catalog.Catalog, backends []Backend, log *zap.Logger) *completion.Service {
+func newRegistry() (*prometheus.Registry, prometheus.Registerer) {
+	reg := telemetry.NewRegistry()
+	return reg, reg
+}
+
+func newMetrics(cfg Config, reg prometheus.Registerer, checker *health.Checker) (*telemetry.Metrics, error) {
+	models := make([]string, 0, len(cfg.Models)*2)
+	for alias, target := range cfg.Models {
+		models = append(models, alias, target)
+	}
+	return telemetry.NewMetrics(reg, Version, models, checker)
+}
+
+func newCompletion(cat *catalog.Catalog, backends []Backend, log *zap.Logger, m *telemetry.Metrics) *completion.Service {
 	cb := make([]completion.Backend, len(backends))
 	for i, b := range backends {
 		cb[i] = completion.Backend{Name: b.Name, Chat: b.Chat}
 	}
-	return completion.NewService(cat, cb, telemetry.Attempts{Log: log})
+	return completion.NewService(cat, cb, telemetry.Attempts{Log: log, Metrics: m})
 }
 
 // Ready is true from start-up until draining begins.
@@ -123,11 +140,48 @@ type Ready struct{ atomic.Bool }
 
 func newReady() *Ready { return new(Ready) }
 
-func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready, log *zap.Logger) http.Handler {
-	return httpapi.NewRouter(
-		httpapi.Options{CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes},
-		httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Ready: &ready.Bool, Log: log},
-	)
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
+	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry) http.Handler {
+	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Ready: &ready.Bool, Log: log, Metrics: m}
+	if cfg.Server.AdminPort == 0 {
+		deps.MetricsHandler = metricsHandler(reg)
+	}
+	return httpapi.NewRouter(httpapi.Options{CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes}, deps)
+}
+
+// runAdmin serves /metrics on server.admin_port when one is set, so
+// scrapes can stay off the public port.
+func runAdmin(lc fx.Lifecycle, cfg Config, reg *prometheus.Registry, log *zap.Logger) {
+	if cfg.Server.AdminPort == 0 {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(reg))
+	srv := &http.Server{
+		Addr:              net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.AdminPort)),
+		Handler:           mux,
+		ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", srv.Addr)
+			if err != nil {
+				return err
+			}
+			log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("metrics server stopped", zap.Error(err))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error { return srv.Shutdown(ctx) },
+	})
 }
 
 // runChecker runs the health checker for the life of the application. The

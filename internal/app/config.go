@@ -45,6 +45,7 @@ type ImagesConfig struct {
 type ServerConfig struct {
 	Host              string   `yaml:"host"`
 	Port              int      `yaml:"port"`
+	AdminPort         int      `yaml:"admin_port"`
 	DrainTimeout      Duration `yaml:"drain_timeout"`
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
@@ -213,6 +214,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.Port < 1 || c.Server.Port > 65535 {
 		return bad("server.port (CHATGPT_API_PORT)", c.Server.Port, "must be a port number between 1 and 65535")
+	}
+	if c.Server.AdminPort < 0 || c.Server.AdminPort > 65535 || (c.Server.AdminPort != 0 && c.Server.AdminPort == c.Server.Port) {
+		return bad("server.admin_port", c.Server.AdminPort, "must be 0 (metrics on the main port) or another port number")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -31,9 +31,11 @@ type chatHandler struct {
 	completer    Completer
 	maxBodyBytes int64
 	now          func() time.Time
+	metrics      Recorder
 }
 
 func (h *chatHandler) serve(c *gin.Context) {
+	start := time.Now()
 	log := logger(c)
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.maxBodyBytes))
 	if err != nil {
@@ -55,7 +57,7 @@ func (h *chatHandler) serve(c *gin.Context) {
 	}
 	id, created := openai.NewCompletionID(), h.now().Unix()
 	if req.Stream {
-		h.stream(c, req, id, created)
+		h.stream(c, req, id, created, start)
 		return
 	}
 	out, route, err := h.completer.Complete(c.Request.Context(), req)
@@ -64,6 +66,9 @@ func (h *chatHandler) serve(c *gin.Context) {
 		return
 	}
 	setRoute(c, route)
+	if out.Usage != nil {
+		h.metrics.Tokens(route, req.Model, *out.Usage)
+	}
 	if ce := log.Check(zap.DebugLevel, "chat answer"); ce != nil {
 		ce.Write(zap.Any("choices", out.Choices))
 	}
@@ -88,7 +93,7 @@ func (h *chatHandler) fail(c *gin.Context, err error) {
 
 // stream relays chunks as server-sent events. Headers go out with the
 // first chunk, so a backend that fails before it can still be replaced.
-func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, created int64) {
+func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, created int64, start time.Time) {
 	enc := openai.NewChunkEncoder(id, created, req.Model, req.LegacyFunctions)
 	w := c.Writer
 	started := false
@@ -102,6 +107,8 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		}
 		if !started {
 			started = true
+			h.metrics.StreamOpened()
+			h.metrics.FirstToken(route, req.Model, time.Since(start))
 			setRoute(c, route)
 			hdr := w.Header()
 			hdr.Set("Content-Type", "text/event-stream")
@@ -116,7 +123,15 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		w.Flush()
 		return nil
 	}
+	defer func() {
+		if started {
+			h.metrics.StreamClosed()
+		}
+	}()
 	route, err := h.completer.Stream(c.Request.Context(), req, emit)
+	if usage != nil {
+		h.metrics.Tokens(route, req.Model, *usage)
+	}
 	log := logger(c)
 	switch {
 	case err == nil:

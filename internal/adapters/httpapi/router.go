@@ -28,6 +28,11 @@ type Deps struct {
 	Ready     *atomic.Bool
 	Log       *zap.Logger
 	Now       func() time.Time
+	// Metrics records measurements; nil records nothing.
+	Metrics Recorder
+	// MetricsHandler serves /metrics on this router; nil leaves it out
+	// (for example when metrics have a port of their own).
+	MetricsHandler http.Handler
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -41,12 +46,15 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 		d.Ready = new(atomic.Bool)
 		d.Ready.Store(true)
 	}
+	if d.Metrics == nil {
+		d.Metrics = nopRecorder{}
+	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestID(d.Log), accessLog(), recovery(), corsMiddleware(opts.CORSOrigins))
+	r.Use(requestID(d.Log), accessLog(), measure(d.Metrics), recovery(), corsMiddleware(opts.CORSOrigins))
 
-	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now}
+	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics}
 	models := &modelsHandler{catalog: d.Catalog}
 	hh := &healthHandler{reporter: d.Health, ready: d.Ready, now: d.Now}
 
@@ -60,6 +68,9 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	}{{"/health", hh.health}, {"/livez", hh.livez}, {"/readyz", hh.readyz}} {
 		r.GET(p.path, p.h)
 		r.HEAD(p.path, p.h)
+	}
+	if d.MetricsHandler != nil {
+		r.GET("/metrics", gin.WrapH(d.MetricsHandler))
 	}
 
 	r.NoRoute(func(c *gin.Context) {

@@ -40,13 +40,19 @@ func ForRequest(ctx context.Context, log *zap.Logger) *zap.Logger {
 	return log
 }
 
-// Attempts logs every backend attempt; it implements completion.Observer.
+// Attempts logs and counts every backend attempt; it implements
+// completion.Observer. Metrics may be nil.
 type Attempts struct {
-	Log *zap.Logger
+	Log     *zap.Logger
+	Metrics *Metrics
 }
 
 // Attempted logs one attempt and its outcome.
-func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed time.Duration, err error, fallback bool) {
+func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed time.Duration, err error, next string) {
+	if a.Metrics != nil {
+		a.Metrics.Attempt(ctx, route, elapsed, err, next)
+	}
+	fallback := next != ""
 	log := ForRequest(ctx, a.Log)
 	fields := []zap.Field{
 		zap.String("backend", route.Backend),
@@ -59,7 +65,7 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		log.Info("upstream attempt cancelled: the client went away", fields...)
 	case fallback:
-		log.Warn("upstream attempt failed, falling back to the next backend", append(fields, zap.Error(err))...)
+		log.Warn("upstream attempt failed, falling back to the next backend", append(fields, zap.String("next", next), zap.Error(err))...)
 	default:
 		log.Warn("upstream attempt failed", append(fields, zap.Error(err))...)
 	}

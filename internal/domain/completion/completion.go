@@ -22,8 +22,9 @@ type Backend struct {
 // Observer hears about every attempt; adapters log and count them.
 type Observer interface {
 	// Attempted is called after each backend attempt; err is nil when the
-	// backend served the request, fallback says whether another is tried next.
-	Attempted(ctx context.Context, route domain.Route, elapsed time.Duration, err error, fallback bool)
+	// backend served the request; next names the backend tried after this
+	// one, or is empty.
+	Attempted(ctx context.Context, route domain.Route, elapsed time.Duration, err error, next string)
 }
 
 // EmitFunc receives each chunk of a stream together with the route serving
@@ -93,7 +94,11 @@ func (s *Service) try(ctx context.Context, req domain.ChatRequest, attempt attem
 		fallback := err != nil && !started && ctx.Err() == nil &&
 			errors.As(err, &ue) && ue.Retryable() && i < len(targets)-1
 		if s.observer != nil {
-			s.observer.Attempted(ctx, route, time.Since(begin), err, fallback)
+			next := ""
+			if fallback {
+				next = targets[i+1].Backend
+			}
+			s.observer.Attempted(ctx, route, time.Since(begin), err, next)
 		}
 		if err == nil {
 			return route, nil

@@ -40,8 +40,8 @@ type attempt struct {
 // recorder is a completion.Observer that remembers every attempt.
 type recorder struct{ attempts []attempt }
 
-func (r *recorder) Attempted(_ context.Context, route domain.Route, _ time.Duration, err error, fallback bool) {
-	r.attempts = append(r.attempts, attempt{Route: route, Failed: err != nil, Fallback: fallback})
+func (r *recorder) Attempted(_ context.Context, route domain.Route, _ time.Duration, err error, next string) {
+	r.attempts = append(r.attempts, attempt{Route: route, Failed: err != nil, Fallback: next != ""})
 }
 
 type fixture struct {

@@ -1,0 +1,222 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
+)
+
+// Namespace prefixes every metric of the service.
+const Namespace = "chatgpt_api"
+
+// OtherModel is the model label of any model outside the configured set,
+// which keeps the label's values bounded.
+const OtherModel = "other"
+
+// Metrics are the service's Prometheus metrics. Build them with
+// NewMetrics on a registry of your own; the global registry is never used.
+type Metrics struct {
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	firstToken      *prometheus.HistogramVec
+	tokens          *prometheus.CounterVec
+	attempts        *prometheus.CounterVec
+	attemptDuration *prometheus.HistogramVec
+	fallbacks       *prometheus.CounterVec
+	openStreams     prometheus.Gauge
+	models          map[string]bool
+}
+
+// latencyBuckets span a cached answer (5 ms) to a long generation (5 min).
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+// NewRegistry returns a registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// NewMetrics registers the service's metrics on reg. models is the
+// configured set of model names used as label values; backends report
+// their state through reporter at scrape time.
+func NewMetrics(reg prometheus.Registerer, version string, models []string, reporter HealthReporter) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "http_requests_total",
+			Help: "HTTP requests served, by route template, method and status code.",
+		}, []string{"route", "method", "code"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request (for streams, until the stream ended).",
+			Buckets: latencyBuckets,
+		}, []string{"route", "method"}),
+		firstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "time_to_first_token_seconds",
+			Help:    "Time from a streamed request's arrival to its first chunk reaching the client.",
+			Buckets: latencyBuckets,
+		}, []string{"backend", "model"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "tokens_total",
+			Help: "Tokens processed, by backend, model and type (prompt or completion).",
+		}, []string{"backend", "model", "type"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "upstream_attempts_total",
+			Help: "Requests sent to backends, by backend and outcome.",
+		}, []string{"backend", "outcome"}),
+		attemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "upstream_duration_seconds",
+			Help:    "Duration of backend attempts, by backend and outcome.",
+			Buckets: latencyBuckets,
+		}, []string{"backend", "outcome"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "fallbacks_total",
+			Help: "Requests handed from one backend to the next, by reason.",
+		}, []string{"from", "to", "reason"}),
+		openStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "open_streams",
+			Help: "Streamed responses currently open.",
+		}),
+		models: make(map[string]bool, len(models)),
+	}
+	for _, name := range models {
+		m.models[name] = true
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "Build information; the value is always 1.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+	for _, c := range []prometheus.Collector{
+		m.requests, m.requestDuration, m.firstToken, m.tokens, m.attempts, m.attemptDuration,
+		m.fallbacks, m.openStreams, build, &backendCollector{reporter: reporter},
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Model returns the label value for a model name: itself when configured,
+// else OtherModel.
+func (m *Metrics) Model(name string) string {
+	if m.models[name] {
+		return name
+	}
+	return OtherModel
+}
+
+// Request counts one served HTTP request.
+func (m *Metrics) Request(route, method string, code int, elapsed time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.requestDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+}
+
+// FirstToken records the time to the first streamed chunk.
+func (m *Metrics) FirstToken(route domain.Route, model string, elapsed time.Duration) {
+	m.firstToken.WithLabelValues(route.Backend, m.Model(model)).Observe(elapsed.Seconds())
+}
+
+// Tokens counts the tokens of one answer.
+func (m *Metrics) Tokens(route domain.Route, model string, u domain.Usage) {
+	label := m.Model(model)
+	m.tokens.WithLabelValues(route.Backend, label, "prompt").Add(float64(u.PromptTokens))
+	m.tokens.WithLabelValues(route.Backend, label, "completion").Add(float64(u.CompletionTokens))
+}
+
+// StreamOpened and StreamClosed track open streams.
+func (m *Metrics) StreamOpened() { m.openStreams.Inc() }
+
+// StreamClosed is the counterpart of StreamOpened.
+func (m *Metrics) StreamClosed() { m.openStreams.Dec() }
+
+// Attempt counts one backend attempt; next names the backend tried after
+// it, or is empty.
+func (m *Metrics) Attempt(ctx context.Context, route domain.Route, elapsed time.Duration, err error, next string) {
+	outcome := Outcome(ctx, err)
+	m.attempts.WithLabelValues(route.Backend, outcome).Inc()
+	m.attemptDuration.WithLabelValues(route.Backend, outcome).Observe(elapsed.Seconds())
+	if next != "" {
+		m.fallbacks.WithLabelValues(route.Backend, next, outcome).Inc()
+	}
+}
+
+// Outcome classifies an attempt's result into a bounded label value:
+// success, cancelled, timeout, unreachable, rate_limited, model_missing,
+// invalid (the upstream refused the request as bad), or error.
+func Outcome(ctx context.Context, err error) string {
+	var ue *domain.UpstreamError
+	switch {
+	case err == nil:
+		return "success"
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return "cancelled"
+	case !errors.As(err, &ue):
+		return "invalid"
+	case ue.Kind == domain.FailureTimeout:
+		return "timeout"
+	case ue.Kind == domain.FailureUnreachable:
+		return "unreachable"
+	case ue.ModelMissing():
+		return "model_missing"
+	case ue.Kind == domain.FailureStatus && ue.Status == http.StatusTooManyRequests:
+		return "rate_limited"
+	case ue.Kind == domain.FailureStatus && ue.Status < 500:
+		return "invalid"
+	}
+	return "error"
+}
+
+// HealthReporter gives the last status of every backend.
+type HealthReporter interface {
+	Report() health.Report
+}
+
+// backendCollector reads the health checker at scrape time, so the gauges
+// are never stale and need no update path of their own.
+type backendCollector struct {
+	reporter HealthReporter
+}
+
+var (
+	backendUpDesc = prometheus.NewDesc(Namespace+"_backend_up",
+		"Whether the backend answered its last health check (1) or not (0).", []string{"backend", "protocol"}, nil)
+	backendLatencyDesc = prometheus.NewDesc(Namespace+"_backend_latency_seconds",
+		"Round trip of the backend's last health check.", []string{"backend"}, nil)
+	backendModelsDesc = prometheus.NewDesc(Namespace+"_backend_models",
+		"Models the backend listed at its last successful check.", []string{"backend"}, nil)
+)
+
+func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backendUpDesc
+	ch <- backendLatencyDesc
+	ch <- backendModelsDesc
+}
+
+func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.reporter == nil {
+		return
+	}
+	for _, s := range c.reporter.Report().Backends {
+		up := 0.0
+		if s.State == health.StateUp {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(backendUpDesc, prometheus.GaugeValue, up, s.Name, s.Protocol)
+		ch <- prometheus.MustNewConstMetric(backendLatencyDesc, prometheus.GaugeValue, s.Latency.Seconds(), s.Name)
+		ch <- prometheus.MustNewConstMetric(backendModelsDesc, prometheus.GaugeValue, float64(len(s.Models)), s.Name)
+	}
+}
