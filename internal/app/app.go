@@ -50,7 +50,7 @@ func New(cfg Config, extra ...fx.Option) *fx.App {
 	opts := []fx.Option{
 		fx.Supply(cfg),
 		Module,
-		fx.StopTimeout(time.Duration(cfg.Server.DrainTimeout) + 5*time.Second),
+		fx.StopTimeout(time.Duration(cfg.Server.ShutdownDelay) + time.Duration(cfg.Server.DrainTimeout) + 5*time.Second),
 		fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
 			l := &fxevent.ZapLogger{Logger: log}
 			l.UseLogLevel(zap.DebugLevel)
@@ -212,6 +212,7 @@ type Server struct {
 	srv   *http.Server
 	addr  atomic.Value // string, the bound address once listening
 	drain time.Duration
+	delay time.Duration
 	log   *zap.Logger
 }
 
@@ -232,6 +233,7 @@ func newServer(lc fx.Lifecycle, cfg Config, h http.Handler, ready *Ready, log *z
 			ErrorLog:          zap.NewStdLog(log.Named("http")),
 		},
 		drain: time.Duration(cfg.Server.DrainTimeout),
+		delay: time.Duration(cfg.Server.ShutdownDelay),
 		log:   log,
 	}
 	lc.Append(fx.Hook{
@@ -251,7 +253,13 @@ func newServer(lc fx.Lifecycle, cfg Config, h http.Handler, ready *Ready, log *z
 			return nil
 		},
 		OnStop: func(context.Context) error {
+			// Readiness fails first; during the delay the listener still
+			// serves, so load balancers see the 503 and stop routing here.
 			ready.Store(false)
+			if s.delay > 0 {
+				log.Info("not ready; waiting before draining", zap.Duration("shutdown_delay", s.delay))
+				time.Sleep(s.delay)
+			}
 			log.Info("draining", zap.Duration("drain_timeout", s.drain))
 			ctx, cancel := context.WithTimeout(context.Background(), s.drain)
 			defer cancel()

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +49,7 @@ type ServerConfig struct {
 	Port              int      `yaml:"port"`
 	AdminPort         int      `yaml:"admin_port"`
 	DrainTimeout      Duration `yaml:"drain_timeout"`
+	ShutdownDelay     Duration `yaml:"shutdown_delay"`
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
 }
@@ -131,10 +134,8 @@ func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("config: cannot read %s: %w", path, err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config: %s: %s", path, oneLine(err.Error()))
+		if err := decodeYAML(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config: %s: %v", path, err)
 		}
 	}
 	if err := cfg.applyEnv(lookupEnv); err != nil {
@@ -147,6 +148,71 @@ func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// decodeYAML reads data over cfg. Unknown keys are errors. A models table
+// in the file replaces the built-in aliases (rather than adding to them).
+// An error names the key and the value it could not take.
+func decodeYAML(data []byte, cfg *Config) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return errors.New(oneLine(err.Error()))
+	}
+	if len(root.Content) == 0 {
+		return nil // an empty file: defaults
+	}
+	doc := root.Content[0]
+	if doc.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if doc.Content[i].Value == "models" {
+				cfg.Models = nil
+			}
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(cfg)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	msg := oneLine(err.Error())
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if key, value, ok := keyAtLine(doc, "", line); ok {
+			return fmt.Errorf("%s=%q: %s", key, value, strings.TrimPrefix(msg, "yaml: unmarshal errors: "))
+		}
+	}
+	return errors.New(msg)
+}
+
+// keyAtLine finds the dotted key whose value (or whose own key, for
+// unknown keys) sits on line.
+func keyAtLine(n *yaml.Node, prefix string, line int) (key, value string, ok bool) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if key, value, ok := keyAtLine(v, path, line); ok {
+				return key, value, true
+			}
+			if k.Line == line || (v.Line == line && v.Kind == yaml.ScalarNode) {
+				return path, v.Value, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			if key, value, ok := keyAtLine(v, fmt.Sprintf("%s[%d]", prefix, i), line); ok {
+				return key, value, true
+			}
+		}
+	}
+	return "", "", false
+}
 
 // Environment variables and the keys they set.
 var envKeys = []string{
@@ -242,6 +308,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			return bad(key, d, "must be a positive duration")
 		}
+	}
+	if c.Server.ShutdownDelay < 0 {
+		return bad("server.shutdown_delay", c.Server.ShutdownDelay, "must not be negative")
 	}
 	if c.Images.MaxBytes < 1 {
 		return bad("images.max_bytes", c.Images.MaxBytes, "must be positive")
@@ -374,9 +443,15 @@ func NormalizeURL(raw, protocol string) (*url.URL, error) {
 // Duration is a time.Duration read from "30s"-style text.
 type Duration time.Duration
 
+// maxSeconds bounds a duration given as a plain number (about 31 years).
+const maxSeconds = 1e9
+
 // ParseDuration parses "30s", "2m", or a plain number of seconds.
 func ParseDuration(s string) (Duration, error) {
 	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(n) || math.IsInf(n, 0) || n < 0 || n > maxSeconds {
+			return 0, errors.New("out of range")
+		}
 		return Duration(n * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)
@@ -387,7 +462,7 @@ func ParseDuration(s string) (Duration, error) {
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as 30s or 2m", n.Line, n.Value)
+		return fmt.Errorf("line %d: not a duration such as 30s or 2m", n.Line)
 	}
 	*d = v
 	return nil

@@ -22,7 +22,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "path to the YAML configuration (default: built-in defaults)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
+	usage := func() {
 		fmt.Fprintf(fs.Output(), "Usage: chatgpt-api [--config PATH] [--version]\n\n"+
 			"Serves OpenAI's Chat Completions API (http://HOST:PORT/v1) over an LLM gateway\n"+
 			"and Ollama hosts. Environment variables override the file: CHATGPT_API_PORT,\n"+
@@ -30,12 +30,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			"DRAIN_TIMEOUT, CORS_ALLOWED_ORIGINS.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	// Parse prints usage itself on -h; help asked for goes to stdout, once.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
-			fs.Usage()
+			usage()
 			return 0
 		}
+		usage()
 		return 2
 	}
 	if *showVersion {
@@ -62,7 +65,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 	signal.Stop(sig)
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), time.Duration(cfg.Server.DrainTimeout)+10*time.Second)
+	stopCtx, cancelStop := context.WithTimeout(context.Background(),
+		time.Duration(cfg.Server.ShutdownDelay)+time.Duration(cfg.Server.DrainTimeout)+10*time.Second)
 	defer cancelStop()
 	if err := fxApp.Stop(stopCtx); err != nil {
 		fmt.Fprintln(stderr, "chatgpt-api: stop:", err)
