@@ -21,6 +21,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/ollama"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/telemetry"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/tokenizer"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
@@ -146,7 +147,7 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 
 func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
 	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry) http.Handler {
-	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Ready: &ready.Bool, Log: log, Metrics: m}
+	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
 	if cfg.Server.AdminPort == 0 {
 		deps.MetricsHandler = metricsHandler(reg)
 	}

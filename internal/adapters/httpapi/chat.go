@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -15,11 +17,19 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
 )
 
-// Response headers naming who served a request.
+// Response headers naming who served a request, and saying whether the
+// usage was counted here (true) because the upstream reported none. On
+// streams the latter is a trailer: it is known only at the end.
 const (
-	HeaderBackend       = "X-Backend"
-	HeaderUpstreamModel = "X-Upstream-Model"
+	HeaderBackend        = "X-Backend"
+	HeaderUpstreamModel  = "X-Upstream-Model"
+	HeaderUsageEstimated = "X-Usage-Estimated"
 )
+
+// UsageEstimator counts tokens when an upstream reports no usage.
+type UsageEstimator interface {
+	Estimate(model string, req domain.ChatRequest, answer string) domain.Usage
+}
 
 // Completer is the completion use case the chat handler drives.
 type Completer interface {
@@ -32,6 +42,21 @@ type chatHandler struct {
 	maxBodyBytes int64
 	now          func() time.Time
 	metrics      Recorder
+	usage        UsageEstimator
+}
+
+// answerText is what an estimate counts of a buffered answer.
+func answerText(out domain.Completion) string {
+	var b strings.Builder
+	for _, ch := range out.Choices {
+		b.WriteString(ch.Text())
+		b.WriteString(ch.Reasoning)
+		for _, tc := range ch.ToolCalls {
+			b.WriteString(tc.Name)
+			b.WriteString(tc.Arguments)
+		}
+	}
+	return b.String()
 }
 
 func (h *chatHandler) serve(c *gin.Context) {
@@ -66,6 +91,11 @@ func (h *chatHandler) serve(c *gin.Context) {
 		return
 	}
 	setRoute(c, route)
+	if out.Usage == nil && h.usage != nil {
+		u := h.usage.Estimate(req.Model, req, answerText(out))
+		out.Usage = &u
+		c.Header(HeaderUsageEstimated, "true")
+	}
 	if out.Usage != nil {
 		h.metrics.Tokens(route, req.Model, *out.Usage)
 	}
@@ -98,9 +128,23 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 	w := c.Writer
 	started := false
 	var usage *domain.Usage
+	// The answer's text is kept only when an estimate may be needed: the
+	// client asked for usage and the upstream may not report it.
+	var text *strings.Builder
+	if req.IncludeUsage && h.usage != nil {
+		text = new(strings.Builder)
+	}
 	emit := func(route domain.Route, ch domain.Chunk) error {
 		if ch.Usage != nil {
 			usage = ch.Usage
+		}
+		if text != nil {
+			text.WriteString(ch.Content)
+			text.WriteString(ch.Reasoning)
+			for _, tc := range ch.ToolCalls {
+				text.WriteString(tc.Name)
+				text.WriteString(tc.Arguments)
+			}
 		}
 		if started && ch.Empty() {
 			return nil // nothing for the client in this frame
@@ -115,6 +159,9 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 			hdr.Set("Cache-Control", "no-cache")
 			hdr.Set("Connection", "keep-alive")
 			hdr.Set("X-Accel-Buffering", "no")
+			if text != nil {
+				hdr.Set("Trailer", HeaderUsageEstimated)
+			}
 			w.WriteHeader(http.StatusOK)
 		}
 		if _, err := w.Write(enc.Chunk(ch)); err != nil {
@@ -129,6 +176,14 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		}
 	}()
 	route, err := h.completer.Stream(c.Request.Context(), req, emit)
+	estimated := false
+	if usage == nil && text != nil && started {
+		u := h.usage.Estimate(req.Model, req, text.String())
+		usage, estimated = &u, true
+	}
+	if text != nil && started {
+		w.Header().Set(HeaderUsageEstimated, strconv.FormatBool(estimated))
+	}
 	if usage != nil {
 		h.metrics.Tokens(route, req.Model, *usage)
 	}
@@ -152,6 +207,9 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		h.fail(c, err)
 	default:
 		log.Warn("stream broke after it started", zap.Error(err))
+		if req.IncludeUsage && usage != nil {
+			_, _ = w.Write(enc.Usage(*usage))
+		}
 		_, _ = w.Write(openai.ErrorFrame(toAPIError(err).Body))
 		w.Flush()
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/ollama"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai/openaispec"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/tokenizer"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
@@ -97,7 +98,7 @@ func replayServer(t *testing.T, protocol string, up *replayUpstream) *httptest.S
 	svc := completion.NewService(cat, []completion.Backend{{Name: protocol, Chat: chat}}, nil)
 	router := httpapi.NewRouter(httpapi.Options{CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20},
 		httpapi.Deps{Completer: svc, Catalog: cat, Health: health.NewChecker(nil, time.Hour, time.Second), Log: zap.NewNop(),
-			Now: func() time.Time { return time.Unix(1764146000, 0) }})
+			Now: func() time.Time { return time.Unix(1764146000, 0) }, Usage: tokenizer.New()})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return srv
@@ -202,6 +203,12 @@ func replayCase(t *testing.T, dir, protocol, mode string, stream bool) {
 		if resp.StatusCode == http.StatusOK {
 			openaispec.Must(t, "CreateChatCompletionResponse", out)
 		}
+	}
+	if v := resp.Header.Get(httpapi.HeaderUsageEstimated); v != "" {
+		fmt.Fprintf(&b, "== header %s: %s\n", httpapi.HeaderUsageEstimated, v)
+	}
+	if v := resp.Trailer.Get(httpapi.HeaderUsageEstimated); v != "" {
+		fmt.Fprintf(&b, "== trailer %s: %s\n", httpapi.HeaderUsageEstimated, v)
 	}
 	got := normalize(b.String())
 	path := filepath.Join(dir, mode+".golden")

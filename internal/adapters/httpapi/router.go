@@ -30,6 +30,8 @@ type Deps struct {
 	Now       func() time.Time
 	// Metrics records measurements; nil records nothing.
 	Metrics Recorder
+	// Usage counts tokens when an upstream reports none; nil leaves usage out.
+	Usage UsageEstimator
 	// MetricsHandler serves /metrics on this router; nil leaves it out
 	// (for example when metrics have a port of their own).
 	MetricsHandler http.Handler
@@ -54,7 +56,7 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	r.Use(requestID(d.Log), accessLog(), measure(d.Metrics), recovery(), corsMiddleware(opts.CORSOrigins))
 
-	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics}
+	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage}
 	models := &modelsHandler{catalog: d.Catalog}
 	hh := &healthHandler{reporter: d.Health, ready: d.Ready, now: d.Now}
 
