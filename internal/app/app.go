@@ -19,6 +19,7 @@ import (
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/gateway"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/images"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/ollama"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/telemetry"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/tokenizer"
@@ -80,6 +81,10 @@ func newBackends(cfg Config) ([]Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	img := images.New(images.Options{
+		FetchRemote: cfg.Images.FetchRemote, MaxBytes: cfg.Images.MaxBytes, Timeout: time.Duration(cfg.Images.Timeout),
+		AllowPrivate: cfg.Images.AllowPrivate, AllowedHosts: cfg.Images.AllowedHosts,
+	})
 	out := make([]Backend, 0, len(list))
 	for _, b := range list {
 		opts := upstream.Options{Name: b.Name, BaseURL: b.URL, AgentID: cfg.AgentID, APIKey: b.APIKey, Timeout: b.Timeout}
@@ -91,7 +96,7 @@ func newBackends(cfg Config) ([]Backend, error) {
 			c := gateway.New(opts)
 			be.Chat, be.Lister = c, c
 		default:
-			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx})
+			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img})
 			be.Chat, be.Lister = c, c
 		}
 		out = append(out, be)
