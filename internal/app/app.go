@@ -24,9 +24,11 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/telemetry"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/tokenizer"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/breaker"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/limiter"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
 
@@ -36,6 +38,7 @@ var Module = fx.Options(
 		newLogger,
 		newRegistry,
 		newMetrics,
+		newGuards,
 		newBackends,
 		newChecker,
 		newCatalog,
@@ -66,7 +69,7 @@ func newLogger(cfg Config) (*zap.Logger, error) {
 	return telemetry.NewLogger(cfg.Log.Level, cfg.Log.Format)
 }
 
-// Backend is one configured backend with its client.
+// Backend is one configured backend with its client and guards.
 type Backend struct {
 	Name      string
 	Protocol  string
@@ -74,6 +77,29 @@ type Backend struct {
 	Overrides map[string]string
 	Chat      ports.ChatBackend
 	Lister    ports.ModelLister
+	Breaker   *breaker.Breaker
+	Limiter   *limiter.Limiter
+}
+
+// Guards reports each backend's circuit breaker and queue, for /health and
+// the metrics.
+type Guards map[string]Backend
+
+// Breaker is the state of the backend's circuit breaker.
+func (g Guards) Breaker(name string) string { return g[name].Breaker.State().String() }
+
+// Queue is the number of requests waiting for the backend.
+func (g Guards) Queue(name string) int { return g[name].Limiter.Waiting() }
+
+// InFlight is the number of requests the backend is serving.
+func (g Guards) InFlight(name string) int { return g[name].Limiter.InFlight() }
+
+func newGuards(backends []Backend) Guards {
+	g := make(Guards, len(backends))
+	for _, b := range backends {
+		g[b.Name] = b
+	}
+	return g
 }
 
 func newBackends(cfg Config) ([]Backend, error) {
@@ -87,10 +113,23 @@ func newBackends(cfg Config) ([]Backend, error) {
 	})
 	out := make([]Backend, 0, len(list))
 	for _, b := range list {
-		opts := upstream.Options{Name: b.Name, BaseURL: b.URL, AgentID: cfg.AgentID, APIKey: b.APIKey, Timeout: b.Timeout}
+		r := b.Resilience
+		opts := upstream.Options{Name: b.Name, BaseURL: b.URL, AgentID: cfg.AgentID, APIKey: b.APIKey,
+			Timeouts: upstream.Timeouts{
+				Connect: time.Duration(r.Timeouts.Connect), FirstByte: time.Duration(r.Timeouts.FirstByte),
+				Idle: time.Duration(r.Timeouts.Idle), Total: time.Duration(r.Timeouts.Total),
+			},
+			Retry: upstream.Retry{
+				Attempts: r.Retries.Attempts, BaseDelay: time.Duration(r.Retries.BaseDelay),
+				MaxDelay: time.Duration(r.Retries.MaxDelay), MaxRetryAfter: time.Duration(r.Retries.MaxRetryAfter),
+			},
+		}
 		shown := *b.URL
 		shown.User = nil
-		be := Backend{Name: b.Name, Protocol: b.Protocol, URL: shown.String(), Overrides: b.Overrides}
+		be := Backend{Name: b.Name, Protocol: b.Protocol, URL: shown.String(), Overrides: b.Overrides,
+			Breaker: breaker.New(breaker.Settings{Failures: r.Breaker.Failures, Cooldown: time.Duration(r.Breaker.Cooldown)}, nil),
+			Limiter: limiter.New(limiter.Settings{Concurrency: r.Limit.Concurrency, Queue: r.Limit.Queue, MaxWait: time.Duration(r.Limit.MaxWait)}),
+		}
 		switch b.Protocol {
 		case ProtocolOpenAI:
 			c := gateway.New(opts)
@@ -125,18 +164,18 @@ func newRegistry() (*prometheus.Registry, prometheus.Registerer) {
 	return reg, reg
 }
 
-func newMetrics(cfg Config, reg prometheus.Registerer, checker *health.Checker) (*telemetry.Metrics, error) {
+func newMetrics(cfg Config, reg prometheus.Registerer, checker *health.Checker, guards Guards) (*telemetry.Metrics, error) {
 	models := make([]string, 0, len(cfg.Models)*2)
 	for alias, target := range cfg.Models {
 		models = append(models, alias, target)
 	}
-	return telemetry.NewMetrics(reg, Version, models, checker)
+	return telemetry.NewMetrics(reg, Version, models, checker, guards)
 }
 
 func newCompletion(cat *catalog.Catalog, backends []Backend, log *zap.Logger, m *telemetry.Metrics) *completion.Service {
 	cb := make([]completion.Backend, len(backends))
 	for i, b := range backends {
-		cb[i] = completion.Backend{Name: b.Name, Chat: b.Chat}
+		cb[i] = completion.Backend{Name: b.Name, Chat: b.Chat, Breaker: b.Breaker, Limiter: b.Limiter}
 	}
 	return completion.NewService(cat, cb, telemetry.Attempts{Log: log, Metrics: m})
 }
@@ -151,8 +190,8 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 }
 
 func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
-	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry) http.Handler {
-	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
+	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry, guards Guards) http.Handler {
+	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
 	if cfg.Server.AdminPort == 0 {
 		deps.MetricsHandler = metricsHandler(reg)
 	}

@@ -30,6 +30,23 @@ type Config struct {
 	CORS            CORSConfig        `yaml:"cors"`
 	Health          HealthConfig      `yaml:"health"`
 	Images          ImagesConfig      `yaml:"images"`
+	Resilience      Resilience        `yaml:"resilience"`
+	Auth            AuthConfig        `yaml:"auth"`
+	Streaming       StreamingConfig   `yaml:"streaming"`
+}
+
+// AuthConfig switches on API keys: when any key is configured, requests
+// to /v1 and /health need "Authorization: Bearer <key>".
+type AuthConfig struct {
+	Keys     []string `yaml:"keys"`      // prefer CHATGPT_API_KEYS or a key file for secrets
+	KeysFile string   `yaml:"keys_file"` // one key per line; # comments and blank lines ignored
+}
+
+// StreamingConfig tunes streamed answers.
+type StreamingConfig struct {
+	// PingInterval: while no chunk has arrived yet, an SSE comment is sent
+	// this often so proxies and load balancers keep the stream open; 0 off.
+	PingInterval Duration `yaml:"ping_interval"`
 }
 
 // ImagesConfig governs image_url parts sent to Ollama, which needs the
@@ -62,10 +79,11 @@ type LogConfig struct {
 
 // EndpointConfig is the gateway or the Ollama host of the default backend list.
 type EndpointConfig struct {
-	URL    string            `yaml:"url"`
-	APIKey string            `yaml:"api_key"`
-	Models map[string]string `yaml:"models"`
-	NumCtx map[string]int    `yaml:"num_ctx"`
+	URL        string            `yaml:"url"`
+	APIKey     string            `yaml:"api_key"`
+	Models     map[string]string `yaml:"models"`
+	NumCtx     map[string]int    `yaml:"num_ctx"`
+	Resilience Resilience        `yaml:"resilience"`
 }
 
 // BackendConfig is one backend of an explicit list.
@@ -74,9 +92,79 @@ type BackendConfig struct {
 	Protocol string            `yaml:"protocol"`
 	URL      string            `yaml:"url"`
 	APIKey   string            `yaml:"api_key"`
-	Timeout  Duration          `yaml:"timeout"`
-	Models   map[string]string `yaml:"models"`
-	NumCtx   map[string]int    `yaml:"num_ctx"`
+	Timeout    Duration          `yaml:"timeout"` // the first-byte timeout; same as resilience.timeouts.first_byte
+	Models     map[string]string `yaml:"models"`
+	NumCtx     map[string]int    `yaml:"num_ctx"`
+	Resilience Resilience        `yaml:"resilience"`
+}
+
+// Resilience is how one backend is protected and waited for. In the
+// per-backend form, a zero field inherits the top-level value.
+type Resilience struct {
+	Timeouts TimeoutsConfig `yaml:"timeouts"`
+	Retries  RetriesConfig  `yaml:"retries"`
+	Breaker  BreakerConfig  `yaml:"breaker"`
+	Limit    LimitConfig    `yaml:"limit"`
+}
+
+// TimeoutsConfig bounds one upstream request.
+type TimeoutsConfig struct {
+	Connect   Duration `yaml:"connect"`
+	FirstByte Duration `yaml:"first_byte"`
+	Idle      Duration `yaml:"idle"`
+	Total     Duration `yaml:"total"`
+}
+
+// RetriesConfig retries dial errors, 429 and 503 on the same backend.
+type RetriesConfig struct {
+	Attempts      int      `yaml:"attempts"`
+	BaseDelay     Duration `yaml:"base_delay"`
+	MaxDelay      Duration `yaml:"max_delay"`
+	MaxRetryAfter Duration `yaml:"max_retry_after"`
+}
+
+// BreakerConfig opens a backend's circuit after repeated failures.
+type BreakerConfig struct {
+	Failures int      `yaml:"failures"`
+	Cooldown Duration `yaml:"cooldown"`
+}
+
+// LimitConfig bounds the requests in flight to a backend.
+type LimitConfig struct {
+	Concurrency int      `yaml:"concurrency"`
+	Queue       int      `yaml:"queue"`
+	MaxWait     Duration `yaml:"max_wait"`
+}
+
+// over returns r with every zero field taken from base.
+func (r Resilience) over(base Resilience) Resilience {
+	pick := func(v, b Duration) Duration {
+		if v == 0 {
+			return b
+		}
+		return v
+	}
+	pickInt := func(v, b int) int {
+		if v == 0 {
+			return b
+		}
+		return v
+	}
+	return Resilience{
+		Timeouts: TimeoutsConfig{
+			Connect: pick(r.Timeouts.Connect, base.Timeouts.Connect), FirstByte: pick(r.Timeouts.FirstByte, base.Timeouts.FirstByte),
+			Idle: pick(r.Timeouts.Idle, base.Timeouts.Idle), Total: pick(r.Timeouts.Total, base.Timeouts.Total),
+		},
+		Retries: RetriesConfig{
+			Attempts: pickInt(r.Retries.Attempts, base.Retries.Attempts), BaseDelay: pick(r.Retries.BaseDelay, base.Retries.BaseDelay),
+			MaxDelay: pick(r.Retries.MaxDelay, base.Retries.MaxDelay), MaxRetryAfter: pick(r.Retries.MaxRetryAfter, base.Retries.MaxRetryAfter),
+		},
+		Breaker: BreakerConfig{Failures: pickInt(r.Breaker.Failures, base.Breaker.Failures), Cooldown: pick(r.Breaker.Cooldown, base.Breaker.Cooldown)},
+		Limit: LimitConfig{
+			Concurrency: pickInt(r.Limit.Concurrency, base.Limit.Concurrency), Queue: pickInt(r.Limit.Queue, base.Limit.Queue),
+			MaxWait: pick(r.Limit.MaxWait, base.Limit.MaxWait),
+		},
+	}
 }
 
 // CORSConfig lists the origins browsers may call from; "*" allows all.
@@ -109,7 +197,10 @@ func Default() Config {
 		Log:             LogConfig{Level: "info", Format: "json"},
 		AgentID:         "chatgpt-api-adapter",
 		UpstreamTimeout: Duration(30 * time.Second),
-		Ollama:          EndpointConfig{URL: "http://localhost:11434"},
+		Ollama: EndpointConfig{URL: "http://localhost:11434", Resilience: Resilience{
+			// Ollama serves few requests at a time; more wait here, briefly.
+			Limit: LimitConfig{Concurrency: 4, Queue: 64, MaxWait: Duration(30 * time.Second)},
+		}},
 		Models: map[string]string{
 			"gpt-4":         "qwen2.5:32b",
 			"gpt-4-turbo":   "qwen2.5:32b",
@@ -121,6 +212,12 @@ func Default() Config {
 		CORS:   CORSConfig{AllowedOrigins: []string{"*"}},
 		Health: HealthConfig{Interval: Duration(15 * time.Second), Timeout: Duration(3 * time.Second)},
 		Images: ImagesConfig{MaxBytes: 20 << 20, Timeout: Duration(10 * time.Second)},
+		Resilience: Resilience{
+			Timeouts: TimeoutsConfig{Connect: Duration(5 * time.Second), Idle: Duration(60 * time.Second), Total: Duration(10 * time.Minute)},
+			Retries:  RetriesConfig{Attempts: 2, BaseDelay: Duration(100 * time.Millisecond), MaxDelay: Duration(time.Second), MaxRetryAfter: Duration(5 * time.Second)},
+			Breaker:  BreakerConfig{Failures: 5, Cooldown: Duration(30 * time.Second)},
+		},
+		Streaming: StreamingConfig{PingInterval: Duration(10 * time.Second)},
 	}
 }
 
@@ -218,6 +315,7 @@ func keyAtLine(n *yaml.Node, prefix string, line int) (key, value string, ok boo
 var envKeys = []string{
 	"CHATGPT_API_PORT", "GATEWAY_URL", "GATEWAY_API_KEY", "OLLAMA_URL", "AGENT_ID",
 	"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT",
+	"CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE",
 }
 
 func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
@@ -258,6 +356,10 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 			}
 		case "CORS_ALLOWED_ORIGINS":
 			c.CORS.AllowedOrigins = splitList(v)
+		case "CHATGPT_API_KEYS":
+			c.Auth.Keys = splitList(v)
+		case "CHATGPT_API_KEYS_FILE":
+			c.Auth.KeysFile = v
 		}
 	}
 	return nil
@@ -352,9 +454,9 @@ type BackendSpec struct {
 	Protocol  string
 	URL       *url.URL
 	APIKey    string
-	Timeout   time.Duration
-	Overrides map[string]string
-	NumCtx    map[string]int
+	Resilience Resilience // complete: defaults filled in
+	Overrides  map[string]string
+	NumCtx     map[string]int
 }
 
 // BackendList returns the backends in the order they are tried: the
@@ -366,10 +468,10 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 	if len(list) == 0 {
 		keyPrefix = ""
 		if c.Gateway.URL != "" {
-			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx})
+			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx, Resilience: c.Gateway.Resilience})
 		}
 		if c.Ollama.URL != "" {
-			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx})
+			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx, Resilience: c.Ollama.Resilience})
 		}
 	}
 	seen := map[string]bool{}
@@ -398,11 +500,16 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %s=%q: %v", key, b.URL, err)
 		}
-		timeout := time.Duration(b.Timeout)
-		if timeout <= 0 {
-			timeout = time.Duration(c.UpstreamTimeout)
+		base := c.Resilience
+		if base.Timeouts.FirstByte == 0 {
+			base.Timeouts.FirstByte = c.UpstreamTimeout
 		}
-		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey, Timeout: timeout, Overrides: b.Models, NumCtx: b.NumCtx})
+		r := b.Resilience
+		if b.Timeout > 0 {
+			r.Timeouts.FirstByte = b.Timeout
+		}
+		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey,
+			Resilience: r.over(base), Overrides: b.Models, NumCtx: b.NumCtx})
 	}
 	return out, nil
 }

@@ -198,7 +198,7 @@ func backendsOf(t *testing.T, c app.Config) []backendView {
 	}
 	out := make([]backendView, len(list))
 	for i, b := range list {
-		out[i] = backendView{b.Name, b.Protocol, b.URL.String(), b.APIKey, b.Timeout, b.Overrides}
+		out[i] = backendView{b.Name, b.Protocol, b.URL.String(), b.APIKey, time.Duration(b.Resilience.Timeouts.FirstByte), b.Overrides}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ErrModelNotFound means no backend serves the requested model.
@@ -46,6 +47,12 @@ const (
 	FailureStatus
 	// FailureProtocol: the backend answered something this service cannot read.
 	FailureProtocol
+	// FailureOverloaded: this service holds the backend at its concurrency
+	// limit and the queue is full; no request was sent.
+	FailureOverloaded
+	// FailureCircuitOpen: the backend's circuit breaker is open after
+	// repeated failures; no request was sent.
+	FailureCircuitOpen
 )
 
 // UpstreamError is the failure of one backend attempt.
@@ -57,7 +64,12 @@ type UpstreamError struct {
 	Type    string // upstream error type, when it sent one
 	Code    string // upstream error code, when it sent one
 	Param   string // upstream error param, when it sent one
-	Err     error
+	// Dial is true when no connection could be made (safe to retry: the
+	// request was not sent).
+	Dial bool
+	// RetryAfter is the upstream's Retry-After, when it sent one.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *UpstreamError) Error() string {
@@ -71,6 +83,10 @@ func (e *UpstreamError) Error() string {
 			b.WriteString(": ")
 			b.WriteString(e.Message)
 		}
+	case FailureOverloaded:
+		b.WriteString("at capacity (concurrency limit and queue full)")
+	case FailureCircuitOpen:
+		b.WriteString("skipped: circuit breaker open after repeated failures")
 	case FailureTimeout:
 		b.WriteString("timed out")
 		if e.Err != nil {
@@ -101,7 +117,7 @@ func (e *UpstreamError) ModelMissing() bool {
 // 429, and a backend that lacks the model.
 func (e *UpstreamError) Retryable() bool {
 	switch e.Kind {
-	case FailureUnreachable, FailureTimeout, FailureProtocol:
+	case FailureUnreachable, FailureTimeout, FailureProtocol, FailureOverloaded, FailureCircuitOpen:
 		return true
 	case FailureStatus:
 		return e.Status == 429 || e.Status >= 500 || e.Status == 404

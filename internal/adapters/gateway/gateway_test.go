@@ -37,7 +37,7 @@ func TestRewriteBody(t *testing.T) {
 
 func newClient(srv *gatewaytest.Server, key string, timeout time.Duration) *gateway.Client {
 	u, _ := url.Parse(srv.URL + "/v1")
-	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, AgentID: "agent-7", APIKey: key, Timeout: timeout})
+	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, AgentID: "agent-7", APIKey: key, Timeouts: upstream.Timeouts{FirstByte: timeout}})
 }
 
 func chat(model string, stream bool) domain.ChatRequest {

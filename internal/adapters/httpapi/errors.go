@@ -10,11 +10,21 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
-// apiError is an error ready for the client: a status and OpenAI's body.
+// apiError is an error ready for the client: a status, OpenAI's body, and
+// headers that steer the SDKs' retries.
 type apiError struct {
 	Status int
 	Body   openai.ErrorBody
+	// RetryAfter, when set, is sent as Retry-After (seconds).
+	RetryAfter int
+	// NoRetry sends x-should-retry: false: this service already retried
+	// and fell back, so an SDK retrying too would only multiply the load.
+	NoRetry bool
 }
+
+// overloadRetryAfter is what a client is told to wait when every backend
+// is at its concurrency limit.
+const overloadRetryAfter = 1
 
 // toAPIError maps every error the handlers can meet onto the status and
 // OpenAI error body a client receives. It is the only place that does.
@@ -28,26 +38,28 @@ func toAPIError(err error) apiError {
 	)
 	switch {
 	case errors.As(err, &inv):
-		return apiError{http.StatusBadRequest, openai.NewError(openai.TypeInvalidRequest, inv.Message, inv.Param, "")}
+		return apiError{Status: http.StatusBadRequest, Body: openai.NewError(openai.TypeInvalidRequest, inv.Message, inv.Param, "")}
 	case errors.As(err, &nf):
 		msg := fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", nf.Model)
-		return apiError{http.StatusNotFound, openai.NewError(openai.TypeInvalidRequest, msg, "model", "model_not_found")}
+		return apiError{Status: http.StatusNotFound, Body: openai.NewError(openai.TypeInvalidRequest, msg, "model", "model_not_found")}
 	case errors.As(err, &tooBig):
 		msg := fmt.Sprintf("The request body is larger than the limit of %d bytes.", tooBig.Limit)
-		return apiError{http.StatusRequestEntityTooLarge, openai.NewError(openai.TypeInvalidRequest, msg, "", "request_too_large")}
+		return apiError{Status: http.StatusRequestEntityTooLarge, Body: openai.NewError(openai.TypeInvalidRequest, msg, "", "request_too_large")}
 	case errors.As(err, &failed):
 		return backendsFailed(failed)
 	case errors.As(err, &up):
 		return upstreamError(up)
 	}
-	return apiError{http.StatusInternalServerError, openai.NewError(openai.TypeServer, "The server had an error while processing your request.", "", "internal_error")}
+	return apiError{Status: http.StatusInternalServerError, Body: openai.NewError(openai.TypeServer, "The server had an error while processing your request.", "", "internal_error")}
 }
 
-// backendsFailed picks the status for a request every backend failed: 504
-// when all timed out, 429 when all were rate limited, 503 when none could be
+// backendsFailed picks the status for a request every backend failed: 429
+// when all were at capacity here (the SDKs retry it after Retry-After) or
+// rate limited upstream, 504 when all timed out, 503 when none could be
 // reached, else 502. The message names each backend and what went wrong.
+// Anything but local overload carries x-should-retry: false.
 func backendsFailed(e *domain.BackendsFailedError) apiError {
-	timeouts, limited, unreachable := 0, 0, 0
+	timeouts, limited, unreachable, overloaded := 0, 0, 0, 0
 	parts := make([]string, len(e.Attempts))
 	for i, a := range e.Attempts {
 		parts[i] = a.Backend + ": " + describe(a)
@@ -56,21 +68,29 @@ func backendsFailed(e *domain.BackendsFailedError) apiError {
 			timeouts++
 		case a.Kind == domain.FailureStatus && a.Status == http.StatusTooManyRequests:
 			limited++
-		case a.Kind == domain.FailureUnreachable:
+		case a.Kind == domain.FailureUnreachable || a.Kind == domain.FailureCircuitOpen:
 			unreachable++
+		case a.Kind == domain.FailureOverloaded:
+			overloaded++
 		}
 	}
 	n := len(e.Attempts)
 	msg := fmt.Sprintf("No backend could serve model `%s`: %s.", e.Model, strings.Join(parts, "; "))
-	switch {
-	case timeouts == n:
-		return apiError{http.StatusGatewayTimeout, openai.NewError(openai.TypeServer, msg, "", "upstream_timeout")}
-	case limited == n:
-		return apiError{http.StatusTooManyRequests, openai.NewError(openai.TypeRateLimit, msg, "", "rate_limit_exceeded")}
-	case unreachable == n:
-		return apiError{http.StatusServiceUnavailable, openai.NewError(openai.TypeServer, msg, "", "upstream_unavailable")}
+	if e.Model == "" {
+		msg = fmt.Sprintf("Backend %s.", strings.Join(parts, "; "))
 	}
-	return apiError{http.StatusBadGateway, openai.NewError(openai.TypeServer, msg, "", "upstream_error")}
+	switch {
+	case overloaded == n:
+		return apiError{Status: http.StatusTooManyRequests, RetryAfter: overloadRetryAfter,
+			Body: openai.NewError(openai.TypeRateLimit, msg, "", "rate_limit_exceeded")}
+	case overloaded+limited == n:
+		return apiError{Status: http.StatusTooManyRequests, NoRetry: true, Body: openai.NewError(openai.TypeRateLimit, msg, "", "rate_limit_exceeded")}
+	case timeouts == n:
+		return apiError{Status: http.StatusGatewayTimeout, NoRetry: true, Body: openai.NewError(openai.TypeServer, msg, "", "upstream_timeout")}
+	case unreachable+overloaded == n:
+		return apiError{Status: http.StatusServiceUnavailable, NoRetry: true, Body: openai.NewError(openai.TypeServer, msg, "", "upstream_unavailable")}
+	}
+	return apiError{Status: http.StatusBadGateway, NoRetry: true, Body: openai.NewError(openai.TypeServer, msg, "", "upstream_error")}
 }
 
 // describe says what went wrong with one backend without exposing internal
@@ -82,7 +102,14 @@ func describe(a *domain.UpstreamError) string {
 	case domain.FailureUnreachable:
 		return "unreachable"
 	case domain.FailureProtocol:
+		if a.Message != "" {
+			return a.Message
+		}
 		return "sent an answer that could not be read"
+	case domain.FailureOverloaded:
+		return "at capacity"
+	case domain.FailureCircuitOpen:
+		return "skipped after repeated failures (circuit open)"
 	}
 	if a.Message != "" {
 		return fmt.Sprintf("HTTP %d: %s", a.Status, a.Message)
@@ -104,14 +131,7 @@ func upstreamError(e *domain.UpstreamError) apiError {
 		if msg == "" {
 			msg = http.StatusText(e.Status)
 		}
-		return apiError{e.Status, openai.NewError(typ, msg, e.Param, e.Code)}
+		return apiError{Status: e.Status, Body: openai.NewError(typ, msg, e.Param, e.Code)}
 	}
-	msg := fmt.Sprintf("Backend %s failed: %s.", e.Backend, describe(e))
-	switch e.Kind {
-	case domain.FailureTimeout:
-		return apiError{http.StatusGatewayTimeout, openai.NewError(openai.TypeServer, msg, "", "upstream_timeout")}
-	case domain.FailureUnreachable:
-		return apiError{http.StatusServiceUnavailable, openai.NewError(openai.TypeServer, msg, "", "upstream_unavailable")}
-	}
-	return apiError{http.StatusBadGateway, openai.NewError(openai.TypeServer, msg, "", "upstream_error")}
+	return backendsFailed(&domain.BackendsFailedError{Model: "", Attempts: []*domain.UpstreamError{e}})
 }

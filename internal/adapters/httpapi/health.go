@@ -15,8 +15,16 @@ type HealthReporter interface {
 	Report() health.Report
 }
 
+// Guards report each backend's circuit breaker and queue.
+type Guards interface {
+	Breaker(backend string) string
+	Queue(backend string) int
+	InFlight(backend string) int
+}
+
 type healthHandler struct {
 	reporter HealthReporter
+	guards   Guards
 	ready    *atomic.Bool
 	now      func() time.Time
 }
@@ -46,6 +54,9 @@ type backendStatus struct {
 	Models    []string `json:"models"`
 	Error     string   `json:"error,omitempty"`
 	CheckedAt string   `json:"checked_at,omitempty"`
+	Breaker   string   `json:"breaker,omitempty"` // closed, half-open or open
+	InFlight  int      `json:"in_flight"`
+	Queued    int      `json:"queued"`
 }
 
 // health answers 200 while at least one backend is up, else 503.
@@ -64,6 +75,9 @@ func (h *healthHandler) health(c *gin.Context) {
 		}
 		if !s.CheckedAt.IsZero() {
 			b.CheckedAt = s.CheckedAt.UTC().Format(time.RFC3339)
+		}
+		if h.guards != nil {
+			b.Breaker, b.InFlight, b.Queued = h.guards.Breaker(s.Name), h.guards.InFlight(s.Name), h.guards.Queue(s.Name)
 		}
 		body.Backends[i] = b
 		if i == 0 {

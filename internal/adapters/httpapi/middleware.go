@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -107,8 +108,7 @@ func recovery() gin.HandlerFunc {
 			if c.Writer.Written() {
 				panic(http.ErrAbortHandler)
 			}
-			writeError(c, apiError{http.StatusInternalServerError,
-				openai.NewError(openai.TypeServer, "The server had an error while processing your request.", "", "internal_error")})
+			writeError(c, apiError{Status: http.StatusInternalServerError, Body: openai.NewError(openai.TypeServer, "The server had an error while processing your request.", "", "internal_error")})
 			c.Abort()
 		}()
 		c.Next()
@@ -149,5 +149,11 @@ func corsMiddleware(origins []string) gin.HandlerFunc {
 // writeError sends an OpenAI error body.
 func writeError(c *gin.Context, e apiError) {
 	c.Header("Cache-Control", "no-store")
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if e.NoRetry {
+		c.Header("X-Should-Retry", "false")
+	}
 	c.JSON(e.Status, e.Body)
 }

@@ -86,7 +86,7 @@ func replayServer(t *testing.T, protocol string, up *replayUpstream) *httptest.S
 	upSrv := httptest.NewServer(up)
 	t.Cleanup(upSrv.Close)
 	base, _ := url.Parse(upSrv.URL)
-	opts := upstream.Options{Name: protocol, BaseURL: base, AgentID: "test", Timeout: 5 * time.Second}
+	opts := upstream.Options{Name: protocol, BaseURL: base, AgentID: "test", Timeouts: upstream.Timeouts{FirstByte: 5 * time.Second}}
 	var chat ports.ChatBackend
 	if protocol == "openai" {
 		opts.BaseURL = base.JoinPath("v1")

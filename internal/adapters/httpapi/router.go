@@ -25,6 +25,7 @@ type Deps struct {
 	Completer Completer
 	Catalog   Catalog
 	Health    HealthReporter
+	Guards    Guards // may be nil
 	Ready     *atomic.Bool
 	Log       *zap.Logger
 	Now       func() time.Time
@@ -58,7 +59,7 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 
 	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage}
 	models := &modelsHandler{catalog: d.Catalog}
-	hh := &healthHandler{reporter: d.Health, ready: d.Ready, now: d.Now}
+	hh := &healthHandler{reporter: d.Health, guards: d.Guards, ready: d.Ready, now: d.Now}
 
 	v1 := r.Group("/v1")
 	v1.POST("/chat/completions", chat.serve)
@@ -77,11 +78,11 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 
 	r.NoRoute(func(c *gin.Context) {
 		msg := fmt.Sprintf("Invalid URL (%s %s)", c.Request.Method, c.Request.URL.Path)
-		writeError(c, apiError{http.StatusNotFound, openai.NewError(openai.TypeInvalidRequest, msg, "", "unknown_url")})
+		writeError(c, apiError{Status: http.StatusNotFound, Body: openai.NewError(openai.TypeInvalidRequest, msg, "", "unknown_url")})
 	})
 	r.NoMethod(func(c *gin.Context) {
 		msg := fmt.Sprintf("Invalid method for URL (%s %s)", c.Request.Method, c.Request.URL.Path)
-		writeError(c, apiError{http.StatusMethodNotAllowed, openai.NewError(openai.TypeInvalidRequest, msg, "", "method_not_allowed")})
+		writeError(c, apiError{Status: http.StatusMethodNotAllowed, Body: openai.NewError(openai.TypeInvalidRequest, msg, "", "method_not_allowed")})
 	})
 	return r
 }

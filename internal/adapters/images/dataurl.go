@@ -54,13 +54,16 @@ func parseDataURL(s string, maxBytes int64) (string, []byte, *Error) {
 		return "", nil, newError("malformed image data: URL: missing ',' before the data")
 	}
 
-	params := strings.Split(header, ";")
-	isBase64 := false
-	if last := strings.TrimSpace(params[len(params)-1]); len(params) > 1 && strings.EqualFold(last, "base64") {
-		isBase64 = true
-		params = params[:len(params)-1]
+	// header is <mediatype>[;attr=value]*[;base64]. Only the media type and
+	// the final ";base64" marker matter; other parameters are ignored. (No
+	// strings.Split: a header of many ';' must not cost many allocations.)
+	mediaType, isBase64 := header, false
+	if i := strings.IndexByte(header, ';'); i >= 0 {
+		mediaType = header[:i]
+		j := strings.LastIndexByte(header, ';')
+		isBase64 = strings.EqualFold(strings.TrimSpace(header[j+1:]), "base64")
 	}
-	mt, err := checkImageType(strings.ToLower(strings.TrimSpace(params[0])), "image data: URL")
+	mt, err := checkImageType(strings.ToLower(strings.TrimSpace(mediaType)), "image data: URL")
 	if err != nil {
 		return "", nil, err
 	}

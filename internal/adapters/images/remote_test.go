@@ -451,7 +451,11 @@ func TestLoadRemoteCallerCancelled(t *testing.T) {
 	}
 }
 
-// The environment's proxy settings must not be used for image fetches.
+// The environment's proxy settings must not be used for image fetches: a
+// proxy would make the Control check see the proxy's address, not the image
+// host's. net/http never proxies loopback targets (and caches the proxy
+// environment once per process), so the end-to-end part below cannot fail on
+// its own; the assertion that carries the weight is transport.Proxy == nil.
 func TestLoadRemoteIgnoresProxyEnvironment(t *testing.T) {
 	proxy := newServer4(t, serveBytes("image/png", pngBytes(t)))
 	t.Setenv("HTTP_PROXY", proxy.URL)

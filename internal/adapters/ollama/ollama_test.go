@@ -77,7 +77,7 @@ func TestRequestTranslation(t *testing.T) {
 
 func newClient(t *testing.T, srv *ollamatest.Server, timeout time.Duration) *ollama.Client {
 	u, _ := url.Parse(srv.URL)
-	return ollama.New(upstream.Options{Name: "ollama", BaseURL: u, AgentID: "agent-7", Timeout: timeout}, ollama.Options{})
+	return ollama.New(upstream.Options{Name: "ollama", BaseURL: u, AgentID: "agent-7", Timeouts: upstream.Timeouts{FirstByte: timeout}}, ollama.Options{})
 }
 
 func chat(model string) domain.ChatRequest {

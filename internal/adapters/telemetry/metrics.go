@@ -49,7 +49,7 @@ func NewRegistry() *prometheus.Registry {
 // NewMetrics registers the service's metrics on reg. models is the
 // configured set of model names used as label values; backends report
 // their state through reporter at scrape time.
-func NewMetrics(reg prometheus.Registerer, version string, models []string, reporter HealthReporter) (*Metrics, error) {
+func NewMetrics(reg prometheus.Registerer, version string, models []string, reporter HealthReporter, guards Guards) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "http_requests_total",
@@ -98,7 +98,7 @@ func NewMetrics(reg prometheus.Registerer, version string, models []string, repo
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, c := range []prometheus.Collector{
 		m.requests, m.requestDuration, m.firstToken, m.tokens, m.attempts, m.attemptDuration,
-		m.fallbacks, m.openStreams, build, &backendCollector{reporter: reporter},
+		m.fallbacks, m.openStreams, build, &backendCollector{reporter: reporter, guards: guards},
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -155,8 +155,9 @@ func (m *Metrics) Attempt(ctx context.Context, route domain.Route, elapsed time.
 }
 
 // Outcome classifies an attempt's result into a bounded label value:
-// success, cancelled, timeout, unreachable, rate_limited, model_missing,
-// invalid (the upstream refused the request as bad), or error.
+// success, cancelled, timeout, unreachable, overloaded (this service's
+// limit), circuit_open, rate_limited, model_missing, invalid (the upstream
+// refused the request as bad), or error.
 func Outcome(ctx context.Context, err error) string {
 	var ue *domain.UpstreamError
 	switch {
@@ -170,6 +171,10 @@ func Outcome(ctx context.Context, err error) string {
 		return "timeout"
 	case ue.Kind == domain.FailureUnreachable:
 		return "unreachable"
+	case ue.Kind == domain.FailureOverloaded:
+		return "overloaded"
+	case ue.Kind == domain.FailureCircuitOpen:
+		return "circuit_open"
 	case ue.ModelMissing():
 		return "model_missing"
 	case ue.Kind == domain.FailureStatus && ue.Status == http.StatusTooManyRequests:
@@ -185,10 +190,21 @@ type HealthReporter interface {
 	Report() health.Report
 }
 
-// backendCollector reads the health checker at scrape time, so the gauges
-// are never stale and need no update path of their own.
+// Guards report each backend's circuit breaker and queue.
+type Guards interface {
+	Breaker(backend string) string // closed, half-open or open
+	Queue(backend string) int      // requests waiting for a slot
+	InFlight(backend string) int   // requests being served
+}
+
+// breakerValues are the gauge values of the breaker states.
+var breakerValues = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
+
+// backendCollector reads the health checker and the guards at scrape time,
+// so the gauges are never stale and need no update path of their own.
 type backendCollector struct {
 	reporter HealthReporter
+	guards   Guards
 }
 
 var (
@@ -198,12 +214,21 @@ var (
 		"Round trip of the backend's last health check.", []string{"backend"}, nil)
 	backendModelsDesc = prometheus.NewDesc(Namespace+"_backend_models",
 		"Models the backend listed at its last successful check.", []string{"backend"}, nil)
+	breakerDesc = prometheus.NewDesc(Namespace+"_circuit_breaker_state",
+		"The backend's circuit breaker: 0 closed, 1 half-open, 2 open.", []string{"backend"}, nil)
+	queueDesc = prometheus.NewDesc(Namespace+"_queue_depth",
+		"Requests waiting for one of the backend's concurrency slots.", []string{"backend"}, nil)
+	inFlightDesc = prometheus.NewDesc(Namespace+"_upstream_in_flight",
+		"Requests the backend is serving now.", []string{"backend"}, nil)
 )
 
 func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backendUpDesc
 	ch <- backendLatencyDesc
 	ch <- backendModelsDesc
+	ch <- breakerDesc
+	ch <- queueDesc
+	ch <- inFlightDesc
 }
 
 func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
@@ -218,5 +243,10 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(backendUpDesc, prometheus.GaugeValue, up, s.Name, s.Protocol)
 		ch <- prometheus.MustNewConstMetric(backendLatencyDesc, prometheus.GaugeValue, s.Latency.Seconds(), s.Name)
 		ch <- prometheus.MustNewConstMetric(backendModelsDesc, prometheus.GaugeValue, float64(len(s.Models)), s.Name)
+		if c.guards != nil {
+			ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, breakerValues[c.guards.Breaker(s.Name)], s.Name)
+			ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(c.guards.Queue(s.Name)), s.Name)
+			ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(c.guards.InFlight(s.Name)), s.Name)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package upstream is the HTTP plumbing both backend clients share: one
 // pooled transport per backend, the headers every upstream call carries,
-// the time limit to the first frame, and turning HTTP failures into
-// *domain.UpstreamError values the fallback logic can judge.
+// time limits (connect, first byte, idle gap, total), retries on the same
+// backend, and turning HTTP failures into *domain.UpstreamError values the
+// fallback logic can judge.
 package upstream
 
 import (
@@ -11,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,27 +29,51 @@ type Options struct {
 	BaseURL *url.URL // scheme, host and base path
 	AgentID string   // sent as X-Agent-ID
 	APIKey  string   // sent as a bearer token when set
-	// Timeout limits the wait for the first frame of a stream, or for a
-	// whole buffered answer.
-	Timeout time.Duration
+	Timeouts
+	Retry Retry
 	// Transport overrides the default pooled transport (tests, proxies).
 	Transport http.RoundTripper
+}
+
+// Timeouts bound one upstream request. Zero disables a limit.
+type Timeouts struct {
+	Connect time.Duration // TCP (and TLS) connection set-up
+	// FirstByte limits the wait for the first frame of a stream, or for a
+	// whole buffered answer.
+	FirstByte time.Duration
+	Idle      time.Duration // the longest gap between two stream frames
+	Total     time.Duration // the whole request, stream included
+}
+
+// Retry says how a failure is retried on the same backend before the
+// caller falls back: connection failures, 429 and 503 only, before any
+// answer was returned.
+type Retry struct {
+	Attempts      int           // tries in all, the first included; <= 1 means no retry
+	BaseDelay     time.Duration // first backoff; doubles each retry, with full jitter
+	MaxDelay      time.Duration // cap of one backoff
+	MaxRetryAfter time.Duration // a longer Retry-After is not waited for: fall back instead
 }
 
 // Caller sends requests to one backend.
 type Caller struct {
 	opts   Options
 	client *http.Client
+	sleep  func(context.Context, time.Duration) error
 }
 
 // NewTransport returns the transport used for backends: pooled keep-alive
 // connections, no transparent compression (it would buffer event streams).
-func NewTransport() *http.Transport {
+func NewTransport(connect time.Duration) *http.Transport {
+	if connect <= 0 {
+		connect = 10 * time.Second
+	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   connect,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		DisableCompression:    true,
 		ExpectContinueTimeout: time.Second,
@@ -57,34 +84,111 @@ func NewTransport() *http.Transport {
 func New(opts Options) *Caller {
 	rt := opts.Transport
 	if rt == nil {
-		rt = NewTransport()
+		rt = NewTransport(opts.Connect)
 	}
-	return &Caller{opts: opts, client: &http.Client{Transport: rt}}
+	return &Caller{opts: opts, client: &http.Client{Transport: rt}, sleep: sleepCtx}
 }
 
 // Name is the backend's name.
 func (c *Caller) Name() string { return c.opts.Name }
 
-// errFirstByteTimeout is the cancel cause when the first frame is late.
-var errFirstByteTimeout = errors.New("no answer within the upstream timeout")
+// Cancel causes of a request that ran out of time.
+var (
+	errFirstByteTimeout = errors.New("no answer within the first-byte timeout")
+	errIdleTimeout      = errors.New("the stream stalled longer than the idle timeout")
+	errTotalTimeout     = errors.New("the request ran longer than the total timeout")
+)
+
+func isTimeoutCause(err error) bool {
+	return err == errFirstByteTimeout || err == errIdleTimeout || err == errTotalTimeout
+}
 
 // Call is one request in flight. Close must be called.
 type Call struct {
-	Resp   *http.Response
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	name   string
+	Resp      *http.Response
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	firstByte *time.Timer
+	idle      *time.Timer
+	idleAfter time.Duration
+	total     *time.Timer
+	name      string
 }
 
 // Do sends a request and returns the response when its status is 2xx; any
-// other status is read and returned as *domain.UpstreamError. The timeout
-// runs until Started is called.
+// other status is read and returned as *domain.UpstreamError. Connection
+// failures, 429 and 503 are retried per Options.Retry first. The
+// first-byte timer runs until Started is called.
 func (c *Caller) Do(ctx context.Context, method, path string, body []byte) (*Call, error) {
+	attempts := max(c.opts.Retry.Attempts, 1)
+	for try := 1; ; try++ {
+		call, err := c.do(ctx, method, path, body)
+		if err == nil || try >= attempts || ctx.Err() != nil {
+			return call, err
+		}
+		wait, ok := c.retryAfter(err, try)
+		if !ok {
+			return nil, err
+		}
+		if c.sleep(ctx, wait) != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryAfter says whether err may be retried and after how long: full
+// jitter over an exponential backoff, or the upstream's Retry-After.
+func (c *Caller) retryAfter(err error, try int) (time.Duration, bool) {
+	var ue *domain.UpstreamError
+	if !errors.As(err, &ue) {
+		return 0, false
+	}
+	switch {
+	case ue.Kind == domain.FailureUnreachable && ue.Dial:
+	case ue.Kind == domain.FailureStatus && (ue.Status == http.StatusTooManyRequests || ue.Status == http.StatusServiceUnavailable):
+		if ue.RetryAfter > 0 {
+			r := c.opts.Retry
+			if r.MaxRetryAfter > 0 && ue.RetryAfter > r.MaxRetryAfter {
+				return 0, false
+			}
+			return ue.RetryAfter, true
+		}
+	default:
+		return 0, false
+	}
+	r := c.opts.Retry
+	ceiling := r.BaseDelay << (try - 1)
+	if r.MaxDelay > 0 && (ceiling > r.MaxDelay || ceiling <= 0) {
+		ceiling = r.MaxDelay
+	}
+	if ceiling <= 0 {
+		return 0, true
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1)), true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Caller) do(ctx context.Context, method, path string, body []byte) (*Call, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	call := &Call{ctx: ctx, cancel: cancel, name: c.opts.Name}
-	if c.opts.Timeout > 0 {
-		call.timer = time.AfterFunc(c.opts.Timeout, func() { cancel(errFirstByteTimeout) })
+	call := &Call{ctx: ctx, cancel: cancel, name: c.opts.Name, idleAfter: c.opts.Idle}
+	if t := c.opts.FirstByte; t > 0 {
+		call.firstByte = time.AfterFunc(t, func() { cancel(errFirstByteTimeout) })
+	}
+	if t := c.opts.Total; t > 0 {
+		call.total = time.AfterFunc(t, func() { cancel(errTotalTimeout) })
 	}
 	u := c.opts.BaseURL.JoinPath(path)
 	var rd io.Reader
@@ -96,19 +200,20 @@ func (c *Caller) Do(ctx context.Context, method, path string, body []byte) (*Cal
 		call.Close()
 		return nil, &domain.UpstreamError{Backend: c.opts.Name, Kind: domain.FailureProtocol, Err: err}
 	}
+	h := req.Header
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		h["Content-Type"] = jsonType
 	}
-	req.Header.Set("Accept", "application/json, text/event-stream, application/x-ndjson")
-	req.Header.Set("User-Agent", "chatgpt-api-adapter")
+	h["Accept"] = acceptAll
+	h["User-Agent"] = userAgent
 	if c.opts.AgentID != "" {
-		req.Header.Set("X-Agent-ID", c.opts.AgentID)
+		h.Set("X-Agent-ID", c.opts.AgentID)
 	}
 	if id := domain.RequestID(ctx); id != "" {
-		req.Header.Set("X-Request-ID", id)
+		h.Set("X-Request-ID", id)
 	}
 	if c.opts.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
+		h.Set("Authorization", "Bearer "+c.opts.APIKey)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -125,17 +230,34 @@ func (c *Caller) Do(ctx context.Context, method, path string, body []byte) (*Cal
 	return call, nil
 }
 
-// Started stops the first-frame timer: the answer has begun.
+var (
+	jsonType  = []string{"application/json"}
+	acceptAll = []string{"application/json, text/event-stream, application/x-ndjson"}
+	userAgent = []string{"chatgpt-api-adapter"}
+)
+
+// Started stops the first-byte timer, the answer has begun, and starts
+// the idle timer for the gaps between frames.
 func (c *Call) Started() {
-	if c.timer != nil {
-		c.timer.Stop()
+	if c.firstByte != nil {
+		c.firstByte.Stop()
+		c.firstByte = nil
+		if c.idleAfter > 0 {
+			c.idle = time.AfterFunc(c.idleAfter, func() { c.cancel(errIdleTimeout) })
+		}
+		return
+	}
+	if c.idle != nil {
+		c.idle.Reset(c.idleAfter)
 	}
 }
 
 // Close releases the response and the request's context.
 func (c *Call) Close() {
-	if c.timer != nil {
-		c.timer.Stop()
+	for _, t := range []*time.Timer{c.firstByte, c.idle, c.total} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	if c.Resp != nil {
 		c.Resp.Body.Close()
@@ -146,8 +268,8 @@ func (c *Call) Close() {
 // Fail classifies an error met while sending or reading: the caller's own
 // cancellation is returned as is; everything else is an UpstreamError.
 func (c *Call) Fail(err error) error {
-	if context.Cause(c.ctx) == errFirstByteTimeout {
-		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Err: errFirstByteTimeout}
+	if cause := context.Cause(c.ctx); isTimeoutCause(cause) {
+		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Err: cause}
 	}
 	if c.ctx.Err() != nil {
 		// The client went away (or the server is stopping): not a backend failure.
@@ -161,7 +283,9 @@ func (c *Call) Fail(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Err: err}
 	}
-	return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureUnreachable, Message: unwrapURLError(err), Err: err}
+	var op *net.OpError
+	dial := errors.As(err, &op) && op.Op == "dial"
+	return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureUnreachable, Dial: dial, Message: unwrapURLError(err), Err: err}
 }
 
 // Protocol reports an answer this service cannot read.
@@ -184,7 +308,8 @@ const maxErrorBody = 64 << 10
 // Ollama's {"error":"text"} and plain text.
 func statusError(name string, resp *http.Response) *domain.UpstreamError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &domain.UpstreamError{Backend: name, Kind: domain.FailureStatus, Status: resp.StatusCode}
+	e := &domain.UpstreamError{Backend: name, Kind: domain.FailureStatus, Status: resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	ParseErrorBody(body, e)
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
@@ -231,4 +356,22 @@ func scalar(v any) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when
+// absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

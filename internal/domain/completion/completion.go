@@ -9,14 +9,19 @@ import (
 	"time"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/breaker"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/limiter"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
 
-// Backend is a named chat backend.
+// Backend is a named chat backend with its guards; Breaker and Limiter
+// may be nil.
 type Backend struct {
-	Name string
-	Chat ports.ChatBackend
+	Name    string
+	Chat    ports.ChatBackend
+	Breaker *breaker.Breaker
+	Limiter *limiter.Limiter
 }
 
 // Observer hears about every attempt; adapters log and count them.
@@ -34,15 +39,15 @@ type EmitFunc func(domain.Route, domain.Chunk) error
 // Service is the completion use case.
 type Service struct {
 	catalog  *catalog.Catalog
-	backends map[string]ports.ChatBackend
+	backends map[string]Backend
 	observer Observer
 }
 
 // NewService builds the service. Backend names must match the catalog's.
 func NewService(cat *catalog.Catalog, backends []Backend, obs Observer) *Service {
-	m := make(map[string]ports.ChatBackend, len(backends))
+	m := make(map[string]Backend, len(backends))
 	for _, b := range backends {
-		m[b.Name] = b.Chat
+		m[b.Name] = b
 	}
 	return &Service{catalog: cat, backends: m, observer: obs}
 }
@@ -72,6 +77,48 @@ func (s *Service) Stream(ctx context.Context, req domain.ChatRequest, emit EmitF
 	})
 }
 
+// guarded runs one attempt behind the backend's circuit breaker and
+// concurrency limit. A skipped backend costs nothing: no connection is made.
+func (s *Service) guarded(ctx context.Context, b Backend, req domain.ChatRequest, route domain.Route, attempt attemptFunc) (bool, error) {
+	if b.Breaker != nil && !b.Breaker.Allow() {
+		return false, &domain.UpstreamError{Backend: b.Name, Kind: domain.FailureCircuitOpen}
+	}
+	if b.Limiter != nil {
+		if err := b.Limiter.Acquire(ctx); err != nil {
+			if b.Breaker != nil {
+				b.Breaker.Release()
+			}
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return false, &domain.UpstreamError{Backend: b.Name, Kind: domain.FailureOverloaded, Err: err}
+		}
+		defer b.Limiter.Release()
+	}
+	started, err := attempt(ctx, b.Chat, req, route)
+	if b.Breaker != nil {
+		judge(ctx, b.Breaker, started, err)
+	}
+	return started, err
+}
+
+// judge tells the breaker what the attempt says about the backend's health:
+// failures that point at the backend count; a client that left or sent a
+// bad request says nothing.
+func judge(ctx context.Context, br *breaker.Breaker, started bool, err error) {
+	var ue *domain.UpstreamError
+	switch {
+	case err == nil, started && ctx.Err() != nil:
+		br.Success()
+	case ctx.Err() != nil, !errors.As(err, &ue):
+		br.Release()
+	case ue.Retryable() && !ue.ModelMissing():
+		br.Failure()
+	default:
+		br.Success() // it answered, if only to refuse
+	}
+}
+
 type attemptFunc func(ctx context.Context, b ports.ChatBackend, req domain.ChatRequest, route domain.Route) (started bool, err error)
 
 func (s *Service) try(ctx context.Context, req domain.ChatRequest, attempt attemptFunc) (domain.Route, error) {
@@ -89,7 +136,7 @@ func (s *Service) try(ctx context.Context, req domain.ChatRequest, attempt attem
 		r := req
 		r.Model = t.Model
 		begin := time.Now()
-		started, err := attempt(ctx, backend, r, route)
+		started, err := s.guarded(ctx, backend, r, route, attempt)
 		var ue *domain.UpstreamError
 		fallback := err != nil && !started && ctx.Err() == nil &&
 			errors.As(err, &ue) && ue.Retryable() && i < len(targets)-1
