@@ -36,3 +36,7 @@ generate:
 
 clean:
 	rm -rf bin
+
+.PHONY: test-compat
+test-compat:
+	go test -tags compat -count=1 -v ./test/compat/

@@ -88,10 +88,10 @@ type EndpointConfig struct {
 
 // BackendConfig is one backend of an explicit list.
 type BackendConfig struct {
-	Name     string            `yaml:"name"`
-	Protocol string            `yaml:"protocol"`
-	URL      string            `yaml:"url"`
-	APIKey   string            `yaml:"api_key"`
+	Name       string            `yaml:"name"`
+	Protocol   string            `yaml:"protocol"`
+	URL        string            `yaml:"url"`
+	APIKey     string            `yaml:"api_key"`
 	Timeout    Duration          `yaml:"timeout"` // the first-byte timeout; same as resilience.timeouts.first_byte
 	Models     map[string]string `yaml:"models"`
 	NumCtx     map[string]int    `yaml:"num_ctx"`
@@ -450,10 +450,10 @@ func quote(v any) string {
 
 // BackendSpec is a validated backend: its URL normalised.
 type BackendSpec struct {
-	Name      string
-	Protocol  string
-	URL       *url.URL
-	APIKey    string
+	Name       string
+	Protocol   string
+	URL        *url.URL
+	APIKey     string
 	Resilience Resilience // complete: defaults filled in
 	Overrides  map[string]string
 	NumCtx     map[string]int
