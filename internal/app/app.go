@@ -190,12 +190,22 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 }
 
 func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
-	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry, guards Guards) http.Handler {
+	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry, guards Guards) (http.Handler, error) {
 	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
 	if cfg.Server.AdminPort == 0 {
 		deps.MetricsHandler = metricsHandler(reg)
 	}
-	return httpapi.NewRouter(httpapi.Options{CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes}, deps)
+	keys, err := cfg.APIKeys()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
+		log.Info("API keys required", zap.Int("keys", len(keys)))
+	}
+	return httpapi.NewRouter(httpapi.Options{
+		CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		PingInterval: time.Duration(cfg.Streaming.PingInterval), APIKeys: keys,
+	}, deps), nil
 }
 
 // runAdmin serves /metrics on server.admin_port when one is set, so
@@ -268,14 +278,19 @@ func (s *Server) Addr() string {
 }
 
 func newServer(lc fx.Lifecycle, cfg Config, h http.Handler, ready *Ready, log *zap.Logger) *Server {
+	base, cut := context.WithCancelCause(context.Background())
 	s := &Server{
 		srv: &http.Server{
 			Addr:              net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.Port)),
 			Handler:           h,
 			ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    1 << 20,
+			ReadTimeout:       time.Duration(cfg.Server.ReadTimeout),
+			IdleTimeout:       time.Duration(cfg.Server.IdleTimeout),
+			MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 			ErrorLog:          zap.NewStdLog(log.Named("http")),
+			// Every request's context derives from base: cutting it at the
+			// end of the drain ends the open streams with an error frame.
+			BaseContext: func(net.Listener) context.Context { return base },
 		},
 		drain: time.Duration(cfg.Server.DrainTimeout),
 		delay: time.Duration(cfg.Server.ShutdownDelay),
@@ -309,8 +324,14 @@ func newServer(lc fx.Lifecycle, cfg Config, h http.Handler, ready *Ready, log *z
 			ctx, cancel := context.WithTimeout(context.Background(), s.drain)
 			defer cancel()
 			if err := s.srv.Shutdown(ctx); err != nil {
-				log.Warn("drain timeout reached; closing the remaining connections", zap.Error(err))
-				return s.srv.Close()
+				log.Warn("drain timeout reached; ending the remaining streams", zap.Error(err))
+				cut(httpapi.ErrShuttingDown)
+				// Let the handlers write their error frames, then close.
+				grace, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				if s.srv.Shutdown(grace) != nil {
+					return s.srv.Close()
+				}
 			}
 			log.Info("drained")
 			return nil

@@ -68,6 +68,9 @@ type ServerConfig struct {
 	DrainTimeout      Duration `yaml:"drain_timeout"`
 	ShutdownDelay     Duration `yaml:"shutdown_delay"`
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
 	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
 }
 
@@ -192,6 +195,9 @@ func Default() Config {
 			Port:              3111,
 			DrainTimeout:      Duration(25 * time.Second),
 			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(60 * time.Second),
+			IdleTimeout:       Duration(2 * time.Minute),
+			MaxHeaderBytes:    64 << 10,
 			MaxBodyBytes:      20 << 20,
 		},
 		Log:             LogConfig{Level: "info", Format: "json"},
@@ -403,6 +409,8 @@ func (c *Config) Validate() error {
 		"upstream_timeout (UPSTREAM_TIMEOUT)":  c.UpstreamTimeout,
 		"server.drain_timeout (DRAIN_TIMEOUT)": c.Server.DrainTimeout,
 		"server.read_header_timeout":           c.Server.ReadHeaderTimeout,
+		"server.read_timeout":                  c.Server.ReadTimeout,
+		"server.idle_timeout":                  c.Server.IdleTimeout,
 		"health.interval":                      c.Health.Interval,
 		"health.timeout":                       c.Health.Timeout,
 		"images.timeout":                       c.Images.Timeout,
@@ -416,6 +424,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Images.MaxBytes < 1 {
 		return bad("images.max_bytes", c.Images.MaxBytes, "must be positive")
+	}
+	if c.Server.MaxHeaderBytes < 4096 {
+		return bad("server.max_header_bytes", c.Server.MaxHeaderBytes, "must be at least 4096")
+	}
+	if c.Streaming.PingInterval < 0 {
+		return bad("streaming.ping_interval", c.Streaming.PingInterval, "must not be negative (0 switches pings off)")
+	}
+	if _, err := c.APIKeys(); err != nil {
+		return err
 	}
 	if c.Server.MaxBodyBytes < 1024 {
 		return bad("server.max_body_bytes", c.Server.MaxBodyBytes, "must be at least 1024")
@@ -576,3 +593,26 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// APIKeys returns the keys clients must present: auth.keys plus the lines
+// of auth.keys_file. None means no authentication.
+func (c *Config) APIKeys() ([]string, error) {
+	keys := append([]string(nil), c.Auth.Keys...)
+	if c.Auth.KeysFile != "" {
+		data, err := os.ReadFile(c.Auth.KeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: auth.keys_file (CHATGPT_API_KEYS_FILE)=%q: %v", c.Auth.KeysFile, errors.Unwrap(err))
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				keys = append(keys, line)
+			}
+		}
+	}
+	for i, k := range keys {
+		if strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("config: API key %d contains white space", i+1)
+		}
+	}
+	return keys, nil
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -43,6 +44,7 @@ type chatHandler struct {
 	now          func() time.Time
 	metrics      Recorder
 	usage        UsageEstimator
+	pingInterval time.Duration
 }
 
 // answerText is what an estimate counts of a buffered answer.
@@ -121,94 +123,165 @@ func (h *chatHandler) fail(c *gin.Context, err error) {
 	writeError(c, toAPIError(err))
 }
 
-// stream relays chunks as server-sent events. Headers go out with the
-// first chunk, so a backend that fails before it can still be replaced.
+// ErrShuttingDown is the cancel cause of requests still open when the
+// drain timeout ends; their streams get an error frame saying so.
+var ErrShuttingDown = errors.New("the server is shutting down")
+
+// sseStream is one streamed answer on its way to the client. Headers go out
+// with the first chunk, so a backend that fails before it can still be
+// replaced, or answered with a real status; only a keep-alive ping sent
+// while waiting commits the 200 earlier.
+type sseStream struct {
+	h       *chatHandler
+	c       *gin.Context
+	req     domain.ChatRequest
+	enc     *openai.ChunkEncoder
+	start   time.Time
+	mu      sync.Mutex // the pinger writes from its timer goroutine
+	headers bool       // the 200 and SSE headers went out
+	started bool       // the first chunk went out (no fallback after it)
+	usage   *domain.Usage
+	text    *strings.Builder // the answer, kept when usage may need an estimate
+	ping    *time.Timer
+}
+
+var pingFrame = []byte(": ping\n\n")
+
+func (s *sseStream) writeHeaders(route *domain.Route) {
+	if s.headers {
+		return
+	}
+	s.headers = true
+	if route != nil {
+		setRoute(s.c, *route)
+	}
+	hdr := s.c.Writer.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("Connection", "keep-alive")
+	hdr.Set("X-Accel-Buffering", "no")
+	if s.text != nil {
+		hdr.Set("Trailer", HeaderUsageEstimated)
+	}
+	s.c.Writer.WriteHeader(http.StatusOK)
+}
+
+// keepAlive sends an SSE comment while no chunk has arrived yet, so proxies
+// and load balancers do not cut a stream waiting for a slow first token.
+func (s *sseStream) keepAlive(every time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.c.Request.Context().Err() != nil {
+		return
+	}
+	s.writeHeaders(nil)
+	if _, err := s.c.Writer.Write(pingFrame); err == nil {
+		s.c.Writer.Flush()
+	}
+	s.ping.Reset(every)
+}
+
+func (s *sseStream) emit(route domain.Route, ch domain.Chunk) error {
+	if ch.Usage != nil {
+		s.usage = ch.Usage
+	}
+	if s.text != nil {
+		s.text.WriteString(ch.Content)
+		s.text.WriteString(ch.Reasoning)
+		for _, tc := range ch.ToolCalls {
+			s.text.WriteString(tc.Name)
+			s.text.WriteString(tc.Arguments)
+		}
+	}
+	if s.started && ch.Empty() {
+		return nil // nothing for the client in this frame
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.started = true
+		if s.ping != nil {
+			s.ping.Stop()
+		}
+		s.h.metrics.StreamOpened()
+		s.h.metrics.FirstToken(route, s.req.Model, time.Since(s.start))
+		s.writeHeaders(&route)
+	}
+	w := s.c.Writer
+	if _, err := w.Write(s.enc.Chunk(ch)); err != nil {
+		return err
+	}
+	w.Flush()
+	return nil
+}
+
+// stream relays chunks as server-sent events.
 func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, created int64, start time.Time) {
-	enc := openai.NewChunkEncoder(id, created, req.Model, req.LegacyFunctions)
-	w := c.Writer
-	started := false
-	var usage *domain.Usage
-	// The answer's text is kept only when an estimate may be needed: the
-	// client asked for usage and the upstream may not report it.
-	var text *strings.Builder
+	s := &sseStream{h: h, c: c, req: req, enc: openai.NewChunkEncoder(id, created, req.Model, req.LegacyFunctions), start: start}
 	if req.IncludeUsage && h.usage != nil {
-		text = new(strings.Builder)
+		s.text = new(strings.Builder)
 	}
-	emit := func(route domain.Route, ch domain.Chunk) error {
-		if ch.Usage != nil {
-			usage = ch.Usage
-		}
-		if text != nil {
-			text.WriteString(ch.Content)
-			text.WriteString(ch.Reasoning)
-			for _, tc := range ch.ToolCalls {
-				text.WriteString(tc.Name)
-				text.WriteString(tc.Arguments)
-			}
-		}
-		if started && ch.Empty() {
-			return nil // nothing for the client in this frame
-		}
-		if !started {
-			started = true
-			h.metrics.StreamOpened()
-			h.metrics.FirstToken(route, req.Model, time.Since(start))
-			setRoute(c, route)
-			hdr := w.Header()
-			hdr.Set("Content-Type", "text/event-stream")
-			hdr.Set("Cache-Control", "no-cache")
-			hdr.Set("Connection", "keep-alive")
-			hdr.Set("X-Accel-Buffering", "no")
-			if text != nil {
-				hdr.Set("Trailer", HeaderUsageEstimated)
-			}
-			w.WriteHeader(http.StatusOK)
-		}
-		if _, err := w.Write(enc.Chunk(ch)); err != nil {
-			return err
-		}
-		w.Flush()
-		return nil
+	if every := h.pingInterval; every > 0 {
+		s.mu.Lock()
+		s.ping = time.AfterFunc(every, func() { s.keepAlive(every) })
+		s.mu.Unlock()
 	}
-	defer func() {
-		if started {
-			h.metrics.StreamClosed()
-		}
-	}()
-	route, err := h.completer.Stream(c.Request.Context(), req, emit)
+	ctx := c.Request.Context()
+	route, err := h.completer.Stream(ctx, req, s.emit)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ping != nil {
+		s.ping.Stop()
+	}
+	if s.started {
+		defer h.metrics.StreamClosed()
+	}
+	w := c.Writer
 	estimated := false
-	if usage == nil && text != nil && started {
-		u := h.usage.Estimate(req.Model, req, text.String())
-		usage, estimated = &u, true
+	if s.usage == nil && s.text != nil && s.started {
+		u := h.usage.Estimate(req.Model, req, s.text.String())
+		s.usage, estimated = &u, true
 	}
-	if text != nil && started {
+	if s.text != nil && s.headers {
 		w.Header().Set(HeaderUsageEstimated, strconv.FormatBool(estimated))
 	}
-	if usage != nil {
-		h.metrics.Tokens(route, req.Model, *usage)
+	if s.usage != nil {
+		h.metrics.Tokens(route, req.Model, *s.usage)
 	}
 	log := logger(c)
 	switch {
 	case err == nil:
-		if !started { // the upstream ended without a single frame
-			_ = emit(route, domain.Chunk{FinishReason: domain.FinishStop})
+		if !s.started { // the upstream ended without a single frame
+			s.started = true
+			h.metrics.StreamOpened()
+			s.writeHeaders(&route)
+			_, _ = w.Write(s.enc.Chunk(domain.Chunk{FinishReason: domain.FinishStop}))
 		}
-		if req.IncludeUsage && usage != nil {
-			_, _ = w.Write(enc.Usage(*usage))
+		if req.IncludeUsage && s.usage != nil {
+			_, _ = w.Write(s.enc.Usage(*s.usage))
 		}
 		_, _ = w.Write(openai.Done)
 		w.Flush()
-	case c.Request.Context().Err() != nil:
-		log.Info("client closed the stream", zap.Bool("started", started))
-		if !started {
+	case errors.Is(context.Cause(ctx), ErrShuttingDown):
+		log.Warn("stream cut by shutdown", zap.Bool("started", s.started))
+		s.writeHeaders(nil)
+		_, _ = w.Write(openai.ErrorFrame(openai.NewError(openai.TypeServer,
+			"The server is shutting down; retry the request.", "", "server_shutting_down")))
+		w.Flush()
+	case ctx.Err() != nil:
+		log.Info("client closed the stream", zap.Bool("started", s.started))
+		if !s.headers {
 			c.Status(499)
 		}
-	case !started:
+	case !s.headers:
 		h.fail(c, err)
 	default:
-		log.Warn("stream broke after it started", zap.Error(err))
-		if req.IncludeUsage && usage != nil {
-			_, _ = w.Write(enc.Usage(*usage))
+		if s.started {
+			log.Warn("stream broke after it started", zap.Error(err))
+		}
+		if req.IncludeUsage && s.usage != nil {
+			_, _ = w.Write(s.enc.Usage(*s.usage))
 		}
 		_, _ = w.Write(openai.ErrorFrame(toAPIError(err).Body))
 		w.Flush()

@@ -18,6 +18,11 @@ import (
 type Options struct {
 	CORSOrigins  []string
 	MaxBodyBytes int64
+	// PingInterval: how often a stream waiting for its first chunk gets an
+	// SSE comment (": ping"); 0 sends none.
+	PingInterval time.Duration
+	// APIKeys, when not empty, are required as "Authorization: Bearer".
+	APIKeys []string
 }
 
 // Deps are what the handlers use.
@@ -57,20 +62,27 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	r.Use(requestID(d.Log), accessLog(), measure(d.Metrics), recovery(), corsMiddleware(opts.CORSOrigins))
 
-	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage}
+	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage,
+		pingInterval: opts.PingInterval}
 	models := &modelsHandler{catalog: d.Catalog}
 	hh := &healthHandler{reporter: d.Health, guards: d.Guards, ready: d.Ready, now: d.Now}
 
-	v1 := r.Group("/v1")
+	guarded := []gin.HandlerFunc{}
+	if len(opts.APIKeys) > 0 {
+		guarded = append(guarded, requireKey(opts.APIKeys))
+	}
+	v1 := r.Group("/v1", guarded...)
 	v1.POST("/chat/completions", chat.serve)
 	v1.GET("/models", models.list)
 	v1.GET("/models/*id", models.get)
+	// Liveness and readiness stay open for probes; /health names backends
+	// and their addresses, so it needs a key when keys are on.
 	for _, p := range []struct {
 		path string
-		h    gin.HandlerFunc
-	}{{"/health", hh.health}, {"/livez", hh.livez}, {"/readyz", hh.readyz}} {
-		r.GET(p.path, p.h)
-		r.HEAD(p.path, p.h)
+		h    []gin.HandlerFunc
+	}{{"/health", append(guarded, hh.health)}, {"/livez", []gin.HandlerFunc{hh.livez}}, {"/readyz", []gin.HandlerFunc{hh.readyz}}} {
+		r.GET(p.path, p.h...)
+		r.HEAD(p.path, p.h...)
 	}
 	if d.MetricsHandler != nil {
 		r.GET("/metrics", gin.WrapH(d.MetricsHandler))
