@@ -55,8 +55,8 @@ type backendStatus struct {
 	Error     string   `json:"error,omitempty"`
 	CheckedAt string   `json:"checked_at,omitempty"`
 	Breaker   string   `json:"breaker,omitempty"` // closed, half-open or open
-	InFlight  int      `json:"in_flight"`
-	Queued    int      `json:"queued"`
+	InFlight  *int     `json:"in_flight,omitempty"`
+	Queued    *int     `json:"queued,omitempty"`
 }
 
 // health answers 200 while at least one backend is up, else 503.
@@ -77,7 +77,8 @@ func (h *healthHandler) health(c *gin.Context) {
 			b.CheckedAt = s.CheckedAt.UTC().Format(time.RFC3339)
 		}
 		if h.guards != nil {
-			b.Breaker, b.InFlight, b.Queued = h.guards.Breaker(s.Name), h.guards.InFlight(s.Name), h.guards.Queue(s.Name)
+			inFlight, queued := h.guards.InFlight(s.Name), h.guards.Queue(s.Name)
+			b.Breaker, b.InFlight, b.Queued = h.guards.Breaker(s.Name), &inFlight, &queued
 		}
 		body.Backends[i] = b
 		if i == 0 {
