@@ -40,3 +40,28 @@ clean:
 .PHONY: test-compat
 test-compat:
 	go test -tags compat -count=1 -v ./test/compat/
+
+# ---- deployments/ -----------------------------------------------------------
+# `make docker` builds the image with deployments/Dockerfile. It needs a Docker
+# engine: without one it stops with a message and a non-zero exit, so that a
+# release script cannot mistake "nothing built" for success.
+IMAGE    ?= chatgpt-api
+PROMTOOL ?= promtool
+
+.PHONY: docker k8s-validate
+
+docker:
+	@command -v docker >/dev/null 2>&1 || { echo "make docker: the docker CLI is not installed; cannot build $(IMAGE):$(VERSION)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make docker: no Docker engine answers 'docker info' (start Docker or set DOCKER_HOST); cannot build $(IMAGE):$(VERSION)" >&2; exit 1; }
+	docker build -f deployments/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# `make k8s-validate` checks what ships in deployments/: the Go tests of the
+# deployments module (kustomize render + strict decoding + cross-checks, the
+# Dockerfile, .dockerignore, metric names), then promtool on the rules and the
+# example Prometheus config. promtool comes from Debian's prometheus package.
+k8s-validate:
+	cd deployments && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@command -v $(PROMTOOL) >/dev/null 2>&1 || { echo "make k8s-validate: promtool is not on PATH; install it with: apt-get update && apt-get install -y prometheus" >&2; exit 1; }
+	$(PROMTOOL) check rules deployments/prometheus/rules.yml
+	$(PROMTOOL) check config deployments/prometheus/scrape-config.yml
+	$(PROMTOOL) test rules deployments/prometheus/rules_test.yml
