@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -175,10 +176,29 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 		return err
 	}
 	defer call.Close()
-	sc := bufio.NewScanner(call.Resp.Body)
+	r := sseReader{backend: c.call.Name(), frame: call.Started, fail: call.Fail}
+	return r.relay(call.Resp.Body, fn)
+}
+
+// sseReader turns an OpenAI event stream into chunks: one per choice of
+// each data frame, until [DONE].
+type sseReader struct {
+	backend string
+	frame   func()            // called for every data frame (timers)
+	fail    func(error) error // classifies read errors
+	usage   *domain.Usage
+	calls   toolCallIndex
+}
+
+func (r *sseReader) protocol(format string, args ...any) error {
+	return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: fmt.Sprintf(format, args...)}
+}
+
+// relay reads body to [DONE], calling fn for each chunk. A stream that ends
+// without [DONE] is a failure: the answer may be cut.
+func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 16<<10), maxFrame)
-	var usage *domain.Usage
-	var calls toolCallIndex
 	for sc.Scan() {
 		line := sc.Bytes()
 		if !bytes.HasPrefix(line, dataPrefix) {
@@ -186,52 +206,62 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 		}
 		data := bytes.TrimSpace(line[len(dataPrefix):])
 		if bytes.Equal(data, doneMarker) {
-			return flushUsage(fn, usage)
+			return flushUsage(fn, r.usage)
 		}
-		var w chunkWire
-		if err := json.Unmarshal(data, &w); err != nil {
-			return call.Protocol("unreadable stream frame: %v", err)
-		}
-		if len(w.Error) > 0 {
-			e := &domain.UpstreamError{Backend: c.call.Name(), Kind: domain.FailureStatus, Status: http.StatusBadGateway}
-			upstream.ParseErrorBody(data, e)
-			return e
-		}
-		call.Started()
-		if w.Usage != nil {
-			usage = w.Usage.domain()
-		}
-		for _, ch := range w.Choices {
-			d := ch.Delta
-			chunk := domain.Chunk{Index: ch.Index, Reasoning: d.reasoning(), Logprobs: logprobs(ch.Logprobs)}
-			if d.Content != nil {
-				chunk.Content = *d.Content
-			}
-			if d.Refusal != nil {
-				chunk.Refusal = *d.Refusal
-			}
-			for _, tc := range d.ToolCalls {
-				chunk.ToolCalls = append(chunk.ToolCalls, calls.delta(ch.Index, tc))
-			}
-			if f := d.FunctionCall; f != nil {
-				chunk.ToolCalls = append(chunk.ToolCalls, calls.delta(ch.Index, toolCallWire{Function: *f}))
-			}
-			if ch.FinishReason != nil && *ch.FinishReason != "" {
-				chunk.FinishReason = *ch.FinishReason
-				if chunk.FinishReason == "function_call" {
-					chunk.FinishReason = domain.FinishToolCalls
-				}
-				chunk.Usage = usage
-			}
-			if err := fn(chunk); err != nil {
-				return err
-			}
+		if err := r.frameOf(data, fn); err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return call.Fail(err)
+		return r.fail(err)
 	}
-	return call.Fail(io.ErrUnexpectedEOF)
+	return r.fail(io.ErrUnexpectedEOF)
+}
+
+func (r *sseReader) frameOf(data []byte, fn ports.ChunkFunc) error {
+	var w chunkWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return r.protocol("unreadable stream frame: %v", err)
+	}
+	if len(w.Error) > 0 {
+		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureStatus, Status: http.StatusBadGateway}
+		upstream.ParseErrorBody(data, e)
+		return e
+	}
+	r.frame()
+	if w.Usage != nil {
+		r.usage = w.Usage.domain()
+	}
+	for _, ch := range w.Choices {
+		if ch.Index < 0 || ch.Index >= openai.MaxChoices {
+			return r.protocol("choice index %d out of range", ch.Index)
+		}
+		d := ch.Delta
+		chunk := domain.Chunk{Index: ch.Index, Reasoning: d.reasoning(), Logprobs: logprobs(ch.Logprobs)}
+		if d.Content != nil {
+			chunk.Content = *d.Content
+		}
+		if d.Refusal != nil {
+			chunk.Refusal = *d.Refusal
+		}
+		for _, tc := range d.ToolCalls {
+			chunk.ToolCalls = append(chunk.ToolCalls, r.calls.delta(ch.Index, tc))
+		}
+		if f := d.FunctionCall; f != nil {
+			chunk.ToolCalls = append(chunk.ToolCalls, r.calls.delta(ch.Index, toolCallWire{Function: *f}))
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			chunk.FinishReason = *ch.FinishReason
+			if chunk.FinishReason == "function_call" {
+				chunk.FinishReason = domain.FinishToolCalls
+			}
+			chunk.Usage = r.usage
+		}
+		if err := fn(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // toolCallIndex numbers streamed tool calls per choice 0, 1, 2… even when an

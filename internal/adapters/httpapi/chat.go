@@ -143,6 +143,7 @@ type sseStream struct {
 	usage   *domain.Usage
 	text    *strings.Builder // the answer, kept when usage may need an estimate
 	ping    *time.Timer
+	route   *domain.Route // who served a stream whose headers a ping sent
 }
 
 var pingFrame = []byte(": ping\n\n")
@@ -160,8 +161,17 @@ func (s *sseStream) writeHeaders(route *domain.Route) {
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("Connection", "keep-alive")
 	hdr.Set("X-Accel-Buffering", "no")
+	var trailers []string
+	if route == nil {
+		// A keep-alive ping went out before any backend answered: who
+		// serves the stream is told at its end.
+		trailers = append(trailers, HeaderBackend, HeaderUpstreamModel)
+	}
 	if s.text != nil {
-		hdr.Set("Trailer", HeaderUsageEstimated)
+		trailers = append(trailers, HeaderUsageEstimated)
+	}
+	if len(trailers) > 0 {
+		hdr.Set("Trailer", strings.Join(trailers, ", "))
 	}
 	s.c.Writer.WriteHeader(http.StatusOK)
 }
@@ -205,6 +215,9 @@ func (s *sseStream) emit(route domain.Route, ch domain.Chunk) error {
 		}
 		s.h.metrics.StreamOpened()
 		s.h.metrics.FirstToken(route, s.req.Model, time.Since(s.start))
+		if s.headers {
+			s.route = &route // sent as trailers
+		}
 		s.writeHeaders(&route)
 	}
 	w := s.c.Writer
@@ -245,6 +258,10 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 	}
 	if s.text != nil && s.headers {
 		w.Header().Set(HeaderUsageEstimated, strconv.FormatBool(estimated))
+	}
+	if s.route != nil {
+		w.Header().Set(HeaderBackend, s.route.Backend)
+		w.Header().Set(HeaderUpstreamModel, s.route.Model)
 	}
 	if s.usage != nil {
 		h.metrics.Tokens(route, req.Model, *s.usage)

@@ -103,7 +103,7 @@ func describe(a *domain.UpstreamError) string {
 		return "unreachable"
 	case domain.FailureProtocol:
 		if a.Message != "" {
-			return a.Message
+			return strings.TrimRight(a.Message, ". ")
 		}
 		return "sent an answer that could not be read"
 	case domain.FailureOverloaded:
@@ -112,7 +112,7 @@ func describe(a *domain.UpstreamError) string {
 		return "skipped after repeated failures (circuit open)"
 	}
 	if a.Message != "" {
-		return fmt.Sprintf("HTTP %d: %s", a.Status, a.Message)
+		return fmt.Sprintf("HTTP %d: %s", a.Status, strings.TrimRight(a.Message, ". "))
 	}
 	return fmt.Sprintf("HTTP %d", a.Status)
 }

@@ -66,7 +66,14 @@ var quietPaths = map[string]bool{"/health": true, "/livez": true, "/readyz": tru
 func accessLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		// Deferred, so a request whose handler panicked is logged too.
+		defer logAccess(c, start)
 		c.Next()
+	}
+}
+
+func logAccess(c *gin.Context, start time.Time) {
+	{
 		level := zapcore.InfoLevel
 		if quietPaths[c.Request.URL.Path] {
 			level = zapcore.DebugLevel

@@ -244,9 +244,9 @@ func TestStreamBreaksMidStream(t *testing.T) {
 			if err := json.Unmarshal([]byte(last), &eb); err != nil {
 				t.Fatal(err)
 			}
-			if eb.Error.Type != "server_error" || eb.Error.Code == nil || *eb.Error.Code != "upstream_unavailable" ||
+			if eb.Error.Type != "server_error" || eb.Error.Code == nil || *eb.Error.Code != "upstream_error" ||
 				!strings.Contains(eb.Error.Message, tt.fail) {
-				t.Errorf("error frame = %+v; want a server_error/upstream_unavailable naming %s", eb.Error, tt.fail)
+				t.Errorf("error frame = %+v; want a server_error/upstream_error (the backend was reached; its answer broke off) naming %s", eb.Error, tt.fail)
 			}
 			chunks := make([]streamChunk, len(frames)-1)
 			for i, f := range frames[:len(frames)-1] {

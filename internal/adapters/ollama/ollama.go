@@ -189,7 +189,7 @@ func (c *Client) completeOne(ctx context.Context, req domain.ChatRequest) (domai
 		return choice, nil, call.Protocol("unreadable /api/chat answer: %v", err)
 	}
 	if len(r.Error) > 0 {
-		return choice, nil, c.inBandError(data)
+		return choice, nil, inBandError(c.call.Name(), data)
 	}
 	content := r.Message.Content
 	choice.Reasoning = r.Message.Thinking
@@ -298,75 +298,91 @@ func (c *Client) streamOne(ctx context.Context, req domain.ChatRequest, fn ports
 		return err
 	}
 	defer call.Close()
-	sc := bufio.NewScanner(call.Resp.Body)
+	r := ndjsonReader{backend: c.call.Name(), plan: p, frame: call.Started, fail: call.Fail}
+	return r.relay(call.Resp.Body, fn)
+}
+
+// ndjsonReader turns an /api/chat stream into chunks, one per line, until
+// the line that says done.
+type ndjsonReader struct {
+	backend string
+	plan    plan
+	frame   func()            // called for every line (timers)
+	fail    func(error) error // classifies read errors
+	calls   int               // tool calls sent so far
+	forced  string            // forceAny: the answer, read whole before it becomes a call
+}
+
+func (r *ndjsonReader) relay(body io.Reader, fn ports.ChunkFunc) error {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 16<<10), maxFrame)
-	calls := 0        // tool calls sent so far
-	var forced string // forceAny: the answer, read whole before it becomes a call
 	for sc.Scan() {
 		line := sc.Bytes()
-		if len(line) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var r chatResponse
-		if err := json.Unmarshal(line, &r); err != nil {
-			return call.Protocol("unreadable /api/chat stream line: %v", err)
-		}
-		if len(r.Error) > 0 {
-			return c.inBandError(line)
-		}
-		call.Started()
-		chunk := domain.Chunk{Reasoning: r.Message.Thinking}
-		content := r.Message.Content
-		switch p.force {
-		case forceOne:
-			if content != "" {
-				d := domain.ToolCallDelta{Arguments: content}
-				if calls == 0 {
-					d.ID, d.Name = openai.NewToolCallID(), p.forcedName
-					calls++
-				}
-				chunk.ToolCalls = append(chunk.ToolCalls, d)
-			}
-		case forceAny:
-			forced += content
-			if r.Done {
-				tc, ok := parseForcedCall(forced)
-				if !ok {
-					return call0Error(c.call.Name(), forced)
-				}
-				chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-				calls++
-			}
-		default:
-			chunk.Content = content
-			for _, tc := range convertCalls(r.Message.ToolCalls) {
-				if p.single && calls > 0 {
-					break
-				}
-				chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{Index: calls, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-				calls++
-			}
-		}
-		if r.Done {
-			chunk.FinishReason = finishReason(r.DoneReason, calls > 0)
-			chunk.Usage = r.usage()
-		}
-		if err := fn(chunk); err != nil {
+		done, err := r.line(line, fn)
+		if err != nil || done {
 			return err
-		}
-		if r.Done {
-			return nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return call.Fail(err)
+		return r.fail(err)
 	}
-	return call.Fail(io.ErrUnexpectedEOF)
+	return r.fail(io.ErrUnexpectedEOF)
+}
+
+func (r *ndjsonReader) line(line []byte, fn ports.ChunkFunc) (done bool, err error) {
+	var resp chatResponse
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return false, &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error()}
+	}
+	if len(resp.Error) > 0 {
+		return false, inBandError(r.backend, line)
+	}
+	r.frame()
+	chunk := domain.Chunk{Reasoning: resp.Message.Thinking}
+	content := resp.Message.Content
+	switch r.plan.force {
+	case forceOne:
+		if content != "" {
+			d := domain.ToolCallDelta{Arguments: content}
+			if r.calls == 0 {
+				d.ID, d.Name = openai.NewToolCallID(), r.plan.forcedName
+				r.calls++
+			}
+			chunk.ToolCalls = append(chunk.ToolCalls, d)
+		}
+	case forceAny:
+		r.forced += content
+		if resp.Done {
+			tc, ok := parseForcedCall(r.forced)
+			if !ok {
+				return false, call0Error(r.backend, r.forced)
+			}
+			chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+			r.calls++
+		}
+	default:
+		chunk.Content = content
+		for _, tc := range convertCalls(resp.Message.ToolCalls) {
+			if r.plan.single && r.calls > 0 {
+				break
+			}
+			chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{Index: r.calls, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+			r.calls++
+		}
+	}
+	if resp.Done {
+		chunk.FinishReason = finishReason(resp.DoneReason, r.calls > 0)
+		chunk.Usage = resp.usage()
+	}
+	return resp.Done, fn(chunk)
 }
 
 // inBandError wraps an {"error":"…"} Ollama sent with a 200 status.
-func (c *Client) inBandError(body []byte) error {
-	e := &domain.UpstreamError{Backend: c.call.Name(), Kind: domain.FailureStatus, Status: http.StatusInternalServerError}
+func inBandError(backend string, body []byte) error {
+	e := &domain.UpstreamError{Backend: backend, Kind: domain.FailureStatus, Status: http.StatusInternalServerError}
 	upstream.ParseErrorBody(body, e)
 	return e
 }

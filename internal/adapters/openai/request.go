@@ -125,6 +125,9 @@ func DecodeChatRequest(body []byte) (domain.ChatRequest, error) {
 	if !utf8.Valid(body) {
 		return req, domain.Invalid("", "The request body is not valid UTF-8.")
 	}
+	if k := jsonKind(body); k != "an object" && json.Valid(body) {
+		return req, domain.Invalid("", "The request body must be a JSON object with `model` and `messages`, but it is %s.", k)
+	}
 	var w requestWire
 	if err := json.Unmarshal(body, &w); err != nil {
 		return req, jsonError("", err)

@@ -113,6 +113,7 @@ type Call struct {
 	idleAfter time.Duration
 	total     *time.Timer
 	name      string
+	answered  bool // a frame arrived: a break now is a cut answer, not an unreachable backend
 }
 
 // Do sends a request and returns the response when its status is 2xx; any
@@ -239,6 +240,7 @@ var (
 // Started stops the first-byte timer, the answer has begun, and starts
 // the idle timer for the gaps between frames.
 func (c *Call) Started() {
+	c.answered = true
 	if c.firstByte != nil {
 		c.firstByte.Stop()
 		c.firstByte = nil
@@ -282,6 +284,9 @@ func (c *Call) Fail(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Err: err}
+	}
+	if c.answered {
+		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureProtocol, Message: "the answer broke off: " + unwrapURLError(err), Err: err}
 	}
 	var op *net.OpError
 	dial := errors.As(err, &op) && op.Op == "dial"

@@ -1,0 +1,45 @@
+package ollama
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+)
+
+// FuzzNDJSON feeds arbitrary bytes as an /api/chat stream, under each way
+// of reading it (plain, a forced tool, any required tool). The reader must
+// not panic, must succeed only on a line saying done, and must only hand
+// out well-formed chunks.
+func FuzzNDJSON(f *testing.F) {
+	f.Add([]byte(`{"message":{"role":"assistant","content":"Hi"},"done":false}`+"\n"+`{"message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"prompt_eval_count":1,"eval_count":1}`+"\n"), uint8(0))
+	f.Add([]byte(`{"message":{"content":"","tool_calls":[{"function":{"name":"f","arguments":{"a":1}}}]},"done":true}`), uint8(0))
+	f.Add([]byte(`{"message":{"content":"{\"a\":"},"done":false}`+"\n"+`{"message":{"content":"1}"},"done":true}`), uint8(1))
+	f.Add([]byte(`{"message":{"content":"{\"name\":\"f\",\"arguments\":{}}"},"done":true}`), uint8(2))
+	f.Add([]byte(`{"error":"model not found"}`), uint8(0))
+	f.Fuzz(func(t *testing.T, body []byte, mode uint8) {
+		p := plan{force: forcing(mode % 3), forcedName: "f", single: mode&4 != 0}
+		r := ndjsonReader{backend: "fuzz", plan: p, frame: func() {}, fail: func(err error) error { return err }}
+		finished := false
+		err := r.relay(bytes.NewReader(body), func(c domain.Chunk) error {
+			if finished {
+				t.Fatal("a chunk after the finishing one")
+			}
+			finished = c.FinishReason != ""
+			for _, tc := range c.ToolCalls {
+				if tc.Index < 0 {
+					t.Fatalf("negative tool call index %d", tc.Index)
+				}
+			}
+			return nil
+		})
+		if err == nil && !finished {
+			t.Fatal("success without a finishing chunk")
+		}
+		var ue *domain.UpstreamError
+		if err != nil && !errors.As(err, &ue) && err.Error() != "unexpected EOF" && err.Error() != "bufio.Scanner: token too long" {
+			t.Fatalf("unexpected error type %T: %v", err, err)
+		}
+	})
+}
