@@ -6,7 +6,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/llm-gateway/chatgpt-api-adapter/internal/app.Version=$(VERSION)
 CONFIG   ?= configs/config.yaml
 
-.PHONY: all build run test test-short lint fmt vet generate clean
+.PHONY: all build run test test-short lint fmt vet generate clean fuzz
+
+FUZZTIME ?= 30s
 
 all: lint test build
 
@@ -33,6 +35,15 @@ lint: vet
 
 generate:
 	$(GO) generate ./...
+
+# Each fuzz target for FUZZTIME; new findings land in testdata/fuzz.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDataURL$$' -fuzztime $(FUZZTIME) ./internal/adapters/images/
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/adapters/tokenizer/
 
 clean:
 	rm -rf bin
