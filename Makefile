@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzRewriteBody$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDataURL$$' -fuzztime $(FUZZTIME) ./internal/adapters/images/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/adapters/tokenizer/
@@ -76,3 +77,10 @@ k8s-validate:
 	$(PROMTOOL) check rules deployments/prometheus/rules.yml
 	$(PROMTOOL) check config deployments/prometheus/scrape-config.yml
 	$(PROMTOOL) test rules deployments/prometheus/rules_test.yml
+
+# Load test: the real service in front of in-process fakes at a fixed
+# arrival rate, the gateway down for the middle third; e.g.
+# make loadtest ARGS='-rate 300 -duration 30s -stream-ratio 0.3'
+.PHONY: loadtest
+loadtest:
+	$(GO) run ./cmd/loadtest $(ARGS)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -32,7 +33,7 @@ func FuzzSSE(f *testing.F) {
 			t.Fatal("a stream without [DONE] was taken as complete")
 		}
 		var ue *domain.UpstreamError
-		if err != nil && !errors.As(err, &ue) && err.Error() != "unexpected EOF" && err.Error() != "bufio.Scanner: token too long" {
+		if err != nil && !errors.As(err, &ue) && err != io.ErrUnexpectedEOF && err != errFrameTooLong {
 			t.Fatalf("unexpected error type %T: %v", err, err)
 		}
 	})

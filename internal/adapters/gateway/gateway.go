@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,15 +149,37 @@ func (c *Client) Complete(ctx context.Context, req domain.ChatRequest) (domain.C
 	return out, nil
 }
 
+// chunkWire is one chat.completion.chunk. Absent and empty strings mean the
+// same here, so plain strings spare an allocation per field and frame.
 type chunkWire struct {
 	Choices []struct {
-		Index        int             `json:"index"`
-		Delta        messageWire     `json:"delta"`
-		Logprobs     json.RawMessage `json:"logprobs"`
-		FinishReason *string         `json:"finish_reason"`
+		Index int `json:"index"`
+		Delta struct {
+			Content          string         `json:"content"`
+			Refusal          string         `json:"refusal"`
+			ReasoningContent string         `json:"reasoning_content"`
+			Reasoning        string         `json:"reasoning"`
+			ToolCalls        []toolCallWire `json:"tool_calls"`
+			FunctionCall     *functionWire  `json:"function_call"`
+		} `json:"delta"`
+		Logprobs     rawUnlessNull `json:"logprobs"`
+		FinishReason string        `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *usageWire      `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Usage *usageWire    `json:"usage"`
+	Error rawUnlessNull `json:"error"`
+}
+
+// rawUnlessNull keeps a JSON value as it is, and null as nothing (without
+// the allocation json.RawMessage makes for it).
+type rawUnlessNull []byte
+
+func (r *rawUnlessNull) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = nil
+		return nil
+	}
+	*r = append((*r)[:0], b...)
+	return nil
 }
 
 var (
@@ -195,54 +218,114 @@ func (r *sseReader) protocol(format string, args ...any) error {
 }
 
 // relay reads body to [DONE], calling fn for each chunk. A stream that ends
-// without [DONE] is a failure: the answer may be cut.
+// without [DONE] is a failure: the answer may be cut. One JSON decoder
+// reads every frame (its buffers are reused), fed the data lines only.
 func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 16<<10), maxFrame)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.HasPrefix(line, dataPrefix) {
-			continue // blank separators, comments, event:/id: lines
-		}
-		data := bytes.TrimSpace(line[len(dataPrefix):])
-		if bytes.Equal(data, doneMarker) {
+	data := &sseData{lines: bufio.NewReaderSize(body, 16<<10)}
+	dec := json.NewDecoder(data)
+	var w chunkWire
+	for {
+		w = chunkWire{}
+		err := dec.Decode(&w)
+		switch {
+		case err == io.EOF && data.done:
 			return flushUsage(fn, r.usage)
+		case err == io.EOF:
+			return r.fail(io.ErrUnexpectedEOF)
+		case data.err != nil:
+			return r.fail(data.err)
+		case err != nil:
+			return r.protocol("unreadable stream frame: %v", err)
 		}
-		if err := r.frameOf(data, fn); err != nil {
+		if err := r.frameOf(&w, fn); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return r.fail(err)
-	}
-	return r.fail(io.ErrUnexpectedEOF)
 }
 
-func (r *sseReader) frameOf(data []byte, fn ports.ChunkFunc) error {
-	var w chunkWire
-	if err := json.Unmarshal(data, &w); err != nil {
-		return r.protocol("unreadable stream frame: %v", err)
+// sseData reads an event stream and yields the payloads of its data lines,
+// one after the other, so a JSON decoder can read them as a stream of
+// values. Comments, blank lines and other fields are skipped; [DONE] ends
+// it. Lines longer than maxFrame are refused.
+type sseData struct {
+	lines   *bufio.Reader
+	pending []byte // what is left of the current payload
+	done    bool   // [DONE] was seen
+	err     error  // a read error of the underlying stream
+}
+
+var errFrameTooLong = errors.New("stream line too long")
+
+func (s *sseData) Read(p []byte) (int, error) {
+	for len(s.pending) == 0 {
+		if s.done || s.err != nil {
+			return 0, io.EOF
+		}
+		line, err := s.readLine()
+		if err != nil {
+			if err != io.EOF {
+				s.err = err
+			}
+			return 0, io.EOF
+		}
+		if !bytes.HasPrefix(line, dataPrefix) {
+			continue // blank separators, comments, event:/id: lines
+		}
+		payload := bytes.TrimSpace(line[len(dataPrefix):])
+		if bytes.Equal(payload, doneMarker) {
+			s.done = true
+			return 0, io.EOF
+		}
+		s.pending = append(payload, '\n')
 	}
+	n := copy(p, s.pending)
+	s.pending = s.pending[n:]
+	return n, nil
+}
+
+// readLine returns the next line without its end; it is valid until the
+// next call.
+func (s *sseData) readLine() ([]byte, error) {
+	line, err := s.lines.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			line, err = s.lines.ReadSlice('\n')
+			long = append(long, line...)
+			if len(long) > maxFrame {
+				return nil, errFrameTooLong
+			}
+		}
+		line = long
+	}
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return nil, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
 	if len(w.Error) > 0 {
 		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureStatus, Status: http.StatusBadGateway}
-		upstream.ParseErrorBody(data, e)
+		upstream.ParseErrorBody(append([]byte(`{"error":`), append(w.Error, '}')...), e)
 		return e
 	}
 	r.frame()
 	if w.Usage != nil {
 		r.usage = w.Usage.domain()
 	}
-	for _, ch := range w.Choices {
+	for i := range w.Choices {
+		ch := &w.Choices[i]
 		if ch.Index < 0 || ch.Index >= openai.MaxChoices {
 			return r.protocol("choice index %d out of range", ch.Index)
 		}
-		d := ch.Delta
-		chunk := domain.Chunk{Index: ch.Index, Reasoning: d.reasoning(), Logprobs: logprobs(ch.Logprobs)}
-		if d.Content != nil {
-			chunk.Content = *d.Content
+		d := &ch.Delta
+		chunk := domain.Chunk{Index: ch.Index, Content: d.Content, Refusal: d.Refusal, Reasoning: d.ReasoningContent}
+		if chunk.Reasoning == "" {
+			chunk.Reasoning = d.Reasoning
 		}
-		if d.Refusal != nil {
-			chunk.Refusal = *d.Refusal
+		if len(ch.Logprobs) > 0 {
+			chunk.Logprobs = ch.Logprobs
 		}
 		for _, tc := range d.ToolCalls {
 			chunk.ToolCalls = append(chunk.ToolCalls, r.calls.delta(ch.Index, tc))
@@ -250,8 +333,8 @@ func (r *sseReader) frameOf(data []byte, fn ports.ChunkFunc) error {
 		if f := d.FunctionCall; f != nil {
 			chunk.ToolCalls = append(chunk.ToolCalls, r.calls.delta(ch.Index, toolCallWire{Function: *f}))
 		}
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
-			chunk.FinishReason = *ch.FinishReason
+		if ch.FinishReason != "" {
+			chunk.FinishReason = ch.FinishReason
 			if chunk.FinishReason == "function_call" {
 				chunk.FinishReason = domain.FinishToolCalls
 			}
@@ -353,17 +436,150 @@ func (c *Client) ListModels(ctx context.Context) ([]domain.Model, error) {
 }
 
 // RewriteBody returns the client's body with "model" set to the upstream's
-// name; stream_options is dropped from a buffered request. Every other field
-// passes untouched.
+// name; stream_options is dropped from a buffered request. Every other
+// byte passes untouched: the body is spliced, not decoded and re-encoded.
+// raw must be a JSON object (DecodeChatRequest checked it).
 func RewriteBody(raw []byte, model string, stream bool) ([]byte, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	members, ok := topLevelMembers(raw)
+	if !ok {
 		return nil, domain.Invalid("", "We could not parse the JSON body of your request.")
 	}
-	m, _ := json.Marshal(model)
-	fields["model"] = m
-	if !stream {
-		delete(fields, "stream_options")
+	out := make([]byte, 0, len(raw)+len(model)+16)
+	out = append(out, raw[:members[0].start]...) // up to and including '{'
+	wrote, modelSet := false, false
+	for _, m := range members[1:] {
+		if (m.key == "model" && modelSet) || (m.key == "stream_options" && !stream) {
+			continue
+		}
+		if wrote {
+			out = append(out, ',')
+		}
+		wrote = true
+		if m.key == "model" { // in its place, once
+			out = append(out, `"model":`...)
+			out = openai.AppendString(out, model)
+			modelSet = true
+			continue
+		}
+		out = append(out, raw[m.start:m.end]...)
 	}
-	return json.Marshal(fields)
+	if !modelSet {
+		if wrote {
+			out = append(out, ',')
+		}
+		out = append(out, `"model":`...)
+		out = openai.AppendString(out, model)
+	}
+	return append(out, '}'), nil
+}
+
+// member is one "key": value of the top-level object, as the byte span
+// [start, end) of raw.
+type member struct {
+	key        string
+	start, end int
+}
+
+// topLevelMembers lists the members of the JSON object raw. The first entry
+// only marks where the members begin (just after '{').
+func topLevelMembers(raw []byte) ([]member, bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, false
+	}
+	members := []member{{start: i + 1}}
+	i++
+	for {
+		i = skipSpace(raw, i)
+		if i < len(raw) && raw[i] == '}' {
+			return members, true
+		}
+		start := i
+		keyEnd, ok := skipString(raw, i)
+		if !ok {
+			return nil, false
+		}
+		key := string(raw[i+1 : keyEnd-1])
+		if bytes.IndexByte(raw[i:keyEnd], '\\') >= 0 && json.Unmarshal(raw[i:keyEnd], &key) != nil {
+			return nil, false
+		}
+		i = skipSpace(raw, keyEnd)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		end, ok := skipValue(raw, skipSpace(raw, i+1))
+		if !ok {
+			return nil, false
+		}
+		members = append(members, member{key: key, start: start, end: end})
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(raw) && raw[i] == '}' {
+			return members, true
+		}
+		return nil, false
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i].
+func skipString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, ok := skipString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	for ; i < len(b); i++ { // number, true, false, null
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i, true
+		}
+	}
+	return i, true
 }

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,8 +23,8 @@ func TestRewriteBody(t *testing.T) {
 		stream bool
 		want   string
 	}{
-		{false, `{"foo":{"bar":[1,2]},"logit_bias":{"50256":-100},"messages":[{"role":"user","content":"hi"}],"model":"qwen2.5:32b","temperature":null}`},
-		{true, `{"foo":{"bar":[1,2]},"logit_bias":{"50256":-100},"messages":[{"role":"user","content":"hi"}],"model":"qwen2.5:32b","stream_options":{"include_usage":true},"temperature":null}`},
+		{false, `{"model":"qwen2.5:32b","messages":[{"role":"user","content":"hi"}],"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null}`},
+		{true, `{"model":"qwen2.5:32b","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true},"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null}`},
 	} {
 		got, err := gateway.RewriteBody(raw, "qwen2.5:32b", tc.stream)
 		if err != nil {
@@ -145,4 +146,50 @@ func TestListModels(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+// FuzzRewriteBody checks the splice against decoding: the result is valid
+// JSON with every member of the input but stream_options (when buffered),
+// and model replaced.
+func FuzzRewriteBody(f *testing.F) {
+	f.Add([]byte(`{"model":"gpt-4","messages":[],"stream_options":{"a":"}"}}`), true)
+	f.Add([]byte(` { "a" : [1, {"b": "\\"}] , "model" : null, "model": "x" } `), false)
+	f.Add([]byte(`{"mo\u0064el":"x","stream_options":null}`), false)
+	f.Fuzz(func(t *testing.T, raw []byte, stream bool) {
+		var in map[string]json.RawMessage
+		if json.Unmarshal(raw, &in) != nil {
+			return // only valid objects reach RewriteBody
+		}
+		out, err := gateway.RewriteBody(raw, "m:1", stream)
+		if err != nil {
+			t.Fatalf("valid object refused: %v", err)
+		}
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("invalid JSON %s from %s", out, raw)
+		}
+		want := map[string]string{}
+		for k, v := range in {
+			want[k] = string(compactJSON(v))
+		}
+		want["model"] = `"m:1"`
+		if !stream {
+			delete(want, "stream_options")
+		}
+		gotS := map[string]string{}
+		for k, v := range got {
+			gotS[k] = string(compactJSON(v))
+		}
+		if diff := cmp.Diff(want, gotS); diff != "" {
+			t.Fatalf("%s -> %s (-want +got):\n%s", raw, out, diff)
+		}
+	})
+}
+
+func compactJSON(b []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
 }

@@ -3,6 +3,7 @@ package ollama
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -38,8 +39,13 @@ func FuzzNDJSON(f *testing.F) {
 			t.Fatal("success without a finishing chunk")
 		}
 		var ue *domain.UpstreamError
-		if err != nil && !errors.As(err, &ue) && err.Error() != "unexpected EOF" && err.Error() != "bufio.Scanner: token too long" {
+		if err != nil && !errors.As(err, &ue) && err != io.ErrUnexpectedEOF && !isLineTooLong(err) {
 			t.Fatalf("unexpected error type %T: %v", err, err)
 		}
 	})
+}
+
+func isLineTooLong(err error) bool {
+	var e *lineTooLongError
+	return errors.As(err, &e)
 }

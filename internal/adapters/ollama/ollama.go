@@ -4,7 +4,6 @@
 package ollama
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -313,32 +312,67 @@ type ndjsonReader struct {
 	forced  string            // forceAny: the answer, read whole before it becomes a call
 }
 
+// relay reads lines to the one that says done. One JSON decoder reads
+// them all (NDJSON is a stream of JSON values), reusing its buffers.
 func (r *ndjsonReader) relay(body io.Reader, fn ports.ChunkFunc) error {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 16<<10), maxFrame)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+	dec := json.NewDecoder(&limitedLines{r: body})
+	var resp chatResponse
+	for {
+		resp = chatResponse{}
+		err := dec.Decode(&resp)
+		var tooLong *lineTooLongError
+		switch {
+		case err == io.EOF:
+			return r.fail(io.ErrUnexpectedEOF)
+		case errors.As(err, &tooLong):
+			return r.fail(err)
+		case err != nil && isSyntax(err):
+			return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error()}
+		case err != nil:
+			return r.fail(err)
 		}
-		done, err := r.line(line, fn)
+		done, err := r.chunk(&resp, fn)
 		if err != nil || done {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return r.fail(err)
-	}
-	return r.fail(io.ErrUnexpectedEOF)
 }
 
-func (r *ndjsonReader) line(line []byte, fn ports.ChunkFunc) (done bool, err error) {
-	var resp chatResponse
-	if err := json.Unmarshal(line, &resp); err != nil {
-		return false, &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error()}
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te) || err == io.ErrUnexpectedEOF
+}
+
+// limitedLines refuses a line (a JSON value) longer than maxFrame, so an
+// upstream cannot make the decoder buffer without bound.
+type limitedLines struct {
+	r    io.Reader
+	line int // bytes since the last newline
+}
+
+type lineTooLongError struct{}
+
+func (*lineTooLongError) Error() string { return "stream line too long" }
+
+func (l *limitedLines) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for _, c := range p[:n] {
+		if c == '\n' {
+			l.line = 0
+		} else if l.line++; l.line > maxFrame {
+			return 0, &lineTooLongError{}
+		}
 	}
+	return n, err
+}
+
+// chunk turns one decoded line into a chunk for fn; done says it was the last.
+func (r *ndjsonReader) chunk(resp *chatResponse, fn ports.ChunkFunc) (done bool, err error) {
 	if len(resp.Error) > 0 {
-		return false, inBandError(r.backend, line)
+		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureStatus, Status: http.StatusInternalServerError}
+		upstream.ParseErrorBody(append(append([]byte(`{"error":`), resp.Error...), '}'), e)
+		return false, e
 	}
 	r.frame()
 	chunk := domain.Chunk{Reasoning: resp.Message.Thinking}

@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+)
+
+var benchRequest = []byte(`{"model":"gpt-4","messages":[{"role":"system","content":"You are a helpful assistant."},` +
+	`{"role":"user","content":"Write a haiku about the sea, please."}],"temperature":0.7,"max_tokens":256,"stream":true,` +
+	`"stream_options":{"include_usage":true},"user":"bench"}`)
+
+// BenchmarkRequestToGateway is the request hot path of the gateway
+// protocol: decode and validate the client's body, then rewrite its model.
+func BenchmarkRequestToGateway(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := openai.DecodeChatRequest(benchRequest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := RewriteBody(req.Raw, "qwen2.5:32b", true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var benchFrame = []byte(`{"id":"chatcmpl-upstream","object":"chat.completion.chunk","created":1764146000,"model":"qwen2.5:32b",` +
+	`"system_fingerprint":"fp_gw","choices":[{"index":0,"delta":{"content":" the sea"},"logprobs":null,"finish_reason":null}]}`)
+
+// frames is an endless upstream event stream of one repeated frame.
+type frames struct{ pos int }
+
+var benchEvent = append(append([]byte("data: "), benchFrame...), "\n\n"...)
+
+func (f *frames) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], benchEvent[f.pos:])
+		n += c
+		f.pos = (f.pos + c) % len(benchEvent)
+	}
+	return n, nil
+}
+
+// BenchmarkFrameToClient is the streaming hot path of the gateway protocol:
+// one upstream SSE frame read and decoded, one client frame encoded.
+func BenchmarkFrameToClient(b *testing.B) {
+	enc := openai.NewChunkEncoder("chatcmpl-0123456789ABCDEFGHIJKLMNOP", 1764146000, "gpt-4", false)
+	r := sseReader{backend: "gateway", frame: func() {}, fail: func(err error) error { return err }}
+	var out []byte
+	n := 0
+	stop := errors.New("enough")
+	emit := func(c domain.Chunk) error {
+		out = enc.Chunk(c)
+		if n++; n == b.N {
+			return stop
+		}
+		return nil
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := r.relay(&frames{}, emit); err != stop {
+		b.Fatal(err)
+	}
+	_ = out
+}
