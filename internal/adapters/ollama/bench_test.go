@@ -2,8 +2,8 @@ package ollama
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
