@@ -61,7 +61,7 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 	}
 	switch {
 	case err == nil:
-		log.Info("upstream attempt served", fields...)
+		log.Debug("upstream attempt served", fields...) // the access line says who served it
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		log.Info("upstream attempt cancelled: the client went away", fields...)
 	case fallback:
