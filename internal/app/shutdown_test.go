@@ -184,8 +184,10 @@ func TestShutdownDrainTimeoutCutsStream(t *testing.T) {
 		stopErr <- r.App.Stop(ctx)
 	}()
 
-	// The client sees its stream end early: no [DONE], not every piece.
+	// The client sees its stream end early: not every piece, then an
+	// in-band error frame saying the server is shutting down, no [DONE].
 	var readErr error
+	shutdownFrame := false
 	for {
 		data, err := readEvent(br)
 		if err != nil {
@@ -195,10 +197,20 @@ func TestShutdownDrainTimeoutCutsStream(t *testing.T) {
 		if data == "[DONE]" {
 			t.Fatal("the stream finished although the drain timeout is shorter than it")
 		}
+		if strings.HasPrefix(data, `{"error"`) {
+			shutdownFrame = strings.Contains(data, `"code":"server_shutting_down"`)
+			if !shutdownFrame {
+				t.Errorf("error frame %s, want code server_shutting_down", data)
+			}
+			continue
+		}
 		got += contentOf(t, data)
 	}
 	if got == want || !strings.HasPrefix(want, got) {
 		t.Errorf("content %q: want a strict prefix of %q", got, want)
+	}
+	if !shutdownFrame {
+		t.Error("the cut stream got no server_shutting_down error frame")
 	}
 	t.Logf("the stream was cut after %q: %v", got, readErr)
 
