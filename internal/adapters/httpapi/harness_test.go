@@ -75,6 +75,8 @@ type harnessConfig struct {
 
 	MaxBodyBytes int64    // 0: 1 MiB
 	CORSOrigins  []string // nil: "*"
+	APIKeys      []string // required from clients when set
+	PingInterval time.Duration
 	Now          func() time.Time
 	Ready        *atomic.Bool
 	Log          *zap.Logger
@@ -219,7 +221,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	cat := catalog.New(cfg.Aliases, cb, h.checker, catalogCreated)
 	svc := completion.NewService(cat, sb, telemetry.Attempts{Log: cfg.Log})
 	router := httpapi.NewRouter(
-		httpapi.Options{CORSOrigins: cfg.CORSOrigins, MaxBodyBytes: cfg.MaxBodyBytes},
+		httpapi.Options{CORSOrigins: cfg.CORSOrigins, MaxBodyBytes: cfg.MaxBodyBytes, APIKeys: cfg.APIKeys, PingInterval: cfg.PingInterval},
 		httpapi.Deps{Completer: svc, Catalog: cat, Health: h.checker, Ready: cfg.Ready, Log: cfg.Log, Now: cfg.Now},
 	)
 	h.srv = httptest.NewServer(router)
