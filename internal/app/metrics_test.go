@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,6 +116,33 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if families[name] == nil {
 			t.Errorf("%s missing: the Go and process collectors are not registered", name)
+		}
+	}
+
+	// What ships in deployments/ (alerts, recording rules, the dashboard)
+	// may only use metrics the service really exports.
+	files, _ := filepath.Glob("../../deployments/prometheus/*.yml")
+	more, _ := filepath.Glob("../../deployments/grafana/*.json")
+	files = append(files, more...)
+	if len(files) == 0 {
+		t.Fatal("no files found in deployments/prometheus and deployments/grafana")
+	}
+	used := regexp.MustCompile(`chatgpt_api_[a-z_]+`)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range used.FindAllString(string(data), -1) {
+			base := name
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				if trimmed, ok := strings.CutSuffix(name, suffix); ok && families[trimmed] != nil {
+					base = trimmed
+				}
+			}
+			if families[base] == nil {
+				t.Errorf("%s uses %s, which the service does not export", f, name)
+			}
 		}
 	}
 }
