@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -65,8 +66,14 @@ func New(cfg Config, extra ...fx.Option) *fx.App {
 	return fx.New(append(opts, extra...)...)
 }
 
-func newLogger(cfg Config) (*zap.Logger, error) {
-	return telemetry.NewLogger(cfg.Log.Level, cfg.Log.Format)
+func newLogger(lc fx.Lifecycle, cfg Config) (*zap.Logger, error) {
+	log, stop, err := telemetry.NewLogger(cfg.Log.Level, cfg.Log.Format, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	// Appended first, so it runs last on stop: every line is written.
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return stop() }})
+	return log, nil
 }
 
 // Backend is one configured backend with its client and guards.

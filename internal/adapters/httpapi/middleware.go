@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -28,7 +27,7 @@ func requestID(base *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(HeaderRequestID)
 		if !validRequestID(id) {
-			id = "req_" + rand.Text()
+			id = openai.RandomText("req_")
 		}
 		c.Header(HeaderRequestID, id)
 		ctx := domain.WithRequestID(c.Request.Context(), id)

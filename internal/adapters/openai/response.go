@@ -1,8 +1,8 @@
 package openai
 
 import (
-	"crypto/rand"
 	"encoding/json"
+	"math/rand/v2"
 	"strconv"
 	"unicode/utf8"
 
@@ -10,11 +10,30 @@ import (
 )
 
 // NewCompletionID returns a fresh id such as chatcmpl-Q2V7… (26 random
-// base32 characters from crypto/rand).
-func NewCompletionID() string { return "chatcmpl-" + rand.Text() }
+// base32 characters).
+func NewCompletionID() string { return RandomText("chatcmpl-") }
 
 // NewToolCallID returns a fresh tool call id, call_ and 26 random characters.
-func NewToolCallID() string { return "call_" + rand.Text() }
+func NewToolCallID() string { return RandomText("call_") }
+
+const base32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+// RandomText returns prefix and 26 random base32 characters (130 bits) from
+// the runtime's per-thread generator: unique for ids, cheap on the request
+// path, not meant as a secret.
+func RandomText(prefix string) string {
+	b := make([]byte, len(prefix)+26)
+	copy(b, prefix)
+	tail := b[len(prefix):]
+	for i := 0; i < len(tail); i += 12 {
+		r := rand.Uint64()
+		for j := i; j < i+12 && j < len(tail); j++ {
+			tail[j] = base32[r&31]
+			r >>= 5
+		}
+	}
+	return string(b)
+}
 
 // Completion is the chat.completion object.
 type Completion struct {

@@ -5,6 +5,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,23 +14,28 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
-// NewLogger builds a structured logger: level is debug, info, warn or error;
-// format is json or console.
-func NewLogger(level, format string) (*zap.Logger, error) {
+// NewLogger builds a structured logger writing to w: level is debug, info,
+// warn or error; format is json or console. Lines are buffered (flushed
+// every second, when the buffer fills, and by the returned stop), so a
+// request does not pay a write system call per line; stop must run before
+// the process exits.
+func NewLogger(level, format string, w io.Writer) (log *zap.Logger, stop func() error, err error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cfg := zap.NewProductionConfig()
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	encoder := zapcore.NewJSONEncoder(enc)
 	if format == "console" {
-		cfg = zap.NewDevelopmentConfig()
+		dev := zap.NewDevelopmentEncoderConfig()
+		dev.EncodeTime = zapcore.ISO8601TimeEncoder
+		encoder = zapcore.NewConsoleEncoder(dev)
 	}
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.EncoderConfig.TimeKey = "ts"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	cfg.Sampling = nil
-	cfg.DisableStacktrace = true
-	return cfg.Build()
+	ws := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(w), Size: 256 << 10, FlushInterval: time.Second}
+	core := zapcore.NewCore(encoder, ws, zap.NewAtomicLevelAt(lvl))
+	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), ws.Stop, nil
 }
 
 // ForRequest returns log tagged with the request id carried by ctx.
