@@ -200,7 +200,7 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 	}
 	defer call.Close()
 	r := sseReader{backend: c.call.Name(), frame: call.Started, fail: call.Fail}
-	return r.relay(call.Resp.Body, fn)
+	return r.relay(call.Body(ctx), fn)
 }
 
 // sseReader turns an OpenAI event stream into chunks: one per choice of
@@ -221,7 +221,7 @@ func (r *sseReader) protocol(format string, args ...any) error {
 // without [DONE] is a failure: the answer may be cut. One JSON decoder
 // reads every frame (its buffers are reused), fed the data lines only.
 func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
-	data := &sseData{lines: bufio.NewReaderSize(body, 16<<10)}
+	data := &sseData{lines: bufio.NewReaderSize(body, 4<<10)}
 	dec := json.NewDecoder(data)
 	var w chunkWire
 	for {

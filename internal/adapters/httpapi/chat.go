@@ -144,6 +144,7 @@ type sseStream struct {
 	text    *strings.Builder // the answer, kept when usage may need an estimate
 	ping    *time.Timer
 	route   *domain.Route // who served a stream whose headers a ping sent
+	pending bool          // chunks written but not flushed yet
 }
 
 var pingFrame = []byte(": ping\n\n")
@@ -224,8 +225,21 @@ func (s *sseStream) emit(route domain.Route, ch domain.Chunk) error {
 	if _, err := w.Write(s.enc.Chunk(ch)); err != nil {
 		return err
 	}
-	w.Flush()
+	s.pending = true // flushed before the backend next waits for input
 	return nil
+}
+
+// flush sends the chunks written since the last flush. The backend calls it
+// (through the request context) before each wait for upstream input, so a
+// chunk never waits for the network while held here, and chunks that
+// arrived together share one write to the client.
+func (s *sseStream) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending {
+		s.pending = false
+		s.c.Writer.Flush()
+	}
 }
 
 // stream relays chunks as server-sent events.
@@ -240,7 +254,7 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		s.mu.Unlock()
 	}
 	ctx := c.Request.Context()
-	route, err := h.completer.Stream(ctx, req, s.emit)
+	route, err := h.completer.Stream(domain.WithFlush(ctx, s.flush), req, s.emit)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

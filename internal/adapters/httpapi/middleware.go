@@ -112,6 +112,9 @@ func recovery() gin.HandlerFunc {
 			logger(c).Error("panic while handling request",
 				zap.String("panic", fmt.Sprint(r)), zap.ByteString("stack", debug.Stack()))
 			if c.Writer.Written() {
+				// Deliver what was already written, then cut the
+				// connection: the client sees the answer is incomplete.
+				c.Writer.Flush()
 				panic(http.ErrAbortHandler)
 			}
 			writeError(c, apiError{Status: http.StatusInternalServerError, Body: openai.NewError(openai.TypeServer, "The server had an error while processing your request.", "", "internal_error")})

@@ -298,7 +298,7 @@ func (c *Client) streamOne(ctx context.Context, req domain.ChatRequest, fn ports
 	}
 	defer call.Close()
 	r := ndjsonReader{backend: c.call.Name(), plan: p, frame: call.Started, fail: call.Fail}
-	return r.relay(call.Resp.Body, fn)
+	return r.relay(call.Body(ctx), fn)
 }
 
 // ndjsonReader turns an /api/chat stream into chunks, one per line, until

@@ -237,6 +237,26 @@ var (
 	userAgent = []string{"chatgpt-api-adapter"}
 )
 
+// Body is the response body for stream readers: before every read that
+// may wait for the network it flushes what the consumer held back (see
+// domain.WithFlush).
+func (c *Call) Body(ctx context.Context) io.Reader {
+	if !domain.Flushes(ctx) {
+		return c.Resp.Body
+	}
+	return &flushingReader{r: c.Resp.Body, ctx: ctx}
+}
+
+type flushingReader struct {
+	r   io.Reader
+	ctx context.Context
+}
+
+func (f *flushingReader) Read(p []byte) (int, error) {
+	domain.Flush(f.ctx)
+	return f.r.Read(p)
+}
+
 // Started stops the first-byte timer, the answer has begun, and starts
 // the idle timer for the gaps between frames.
 func (c *Call) Started() {
