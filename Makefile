@@ -84,3 +84,20 @@ k8s-validate:
 .PHONY: loadtest
 loadtest:
 	$(GO) run ./cmd/loadtest $(ARGS)
+
+# ---- cmd/bench --------------------------------------------------------------
+# `make bench` measures on loopback what the service adds over a bare
+# httputil.ReverseProxy (the floor) and over calling the upstream directly,
+# for the gateway and the Ollama path, and checks the targets: about 5
+# minutes. Pass flags with BENCHFLAGS, e.g.
+#   make bench BENCHFLAGS='-out /tmp/bench.json -md /tmp/bench.md'
+#   make bench BENCHFLAGS='-profile prof/'   # CPU profiles of service and floor
+# `make bench-quick` runs every scenario for a second or two (CI, < 90 s).
+.PHONY: bench bench-quick
+BENCHFLAGS ?=
+
+bench:
+	$(GO) run ./cmd/bench $(BENCHFLAGS)
+
+bench-quick:
+	$(GO) run ./cmd/bench -quick

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// profile runs one scenario of one path (-profile-path) against a profiling build of the
+// service (cmd/bench/svcprof: the same app.Main under runtime/pprof) and
+// against the floor (this binary, also profiled), one after the other, and
+// prints the top of each profile. Scenarios: buffered (open model at
+// -profile-rate; CPU), streams (100-chunk streams, 50 concurrent; CPU),
+// idle (2000 idle streams; live heap and runtime memory while they are open).
+func (h *harness) profile() int {
+	h.set = h.settings()
+	scen := h.opts.profileScen
+	if scen != "buffered" && scen != "streams" && scen != "idle" {
+		fmt.Fprintf(os.Stderr, "bench: -profile-scenario %q: want buffered, streams or idle\n", scen)
+		return 2
+	}
+	dir, err := filepath.Abs(h.opts.profileDir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if err := h.prepare(false); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	h.logf("service source: %s %v", h.revision, h.changes)
+	prof := filepath.Join(dir, "svcprof")
+	cmd := exec.Command("go", "build", "-o", prof, "./cmd/bench/svcprof")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = h.root, os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: go build ./cmd/bench/svcprof:", err)
+		return 1
+	}
+	p := pathSpec{name: "gateway", upstream: h.up.addrs[0]}
+	switch h.opts.profilePath {
+	case "gateway":
+	case "ollama":
+		p = pathSpec{name: "ollama", ollama: true, upstream: h.up.addrs[1]}
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -profile-path %q: want gateway or ollama\n", h.opts.profilePath)
+		return 2
+	}
+	cfg, env, err := h.serviceConfig(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	file := func(who, kind string) string { return filepath.Join(dir, who+"."+p.name+"."+scen+"."+kind+".pprof") }
+	svcArgs := []string{"-cpuprofile", file("service", "cpu"), "-memprofile", file("service", "allocs")}
+	floorArgs := []string{"-role", "floor", "-target", "http://" + p.upstream, "-cpuprofile", file("floor", "cpu")}
+	if scen == "idle" {
+		svcArgs = []string{"-heapprofile", file("service", "heap")}
+		floorArgs = []string{"-role", "floor", "-target", "http://" + p.upstream, "-heapprofile", file("floor", "heap")}
+	}
+	svc, err := startService("service-prof", filepath.Join(h.tmp, "service-prof.log"), prof, svcArgs, cfg, env)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	floor, err := startRole("floor-prof", filepath.Join(h.tmp, "floor-prof.log"), floorArgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.smp = newSampler(ctx, 100*time.Millisecond)
+	ts := h.targets(p, floor, svc)[1:]
+	if err := sanity(ts); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	dur := secs(h.opts.profileSecs)
+	for _, t := range ts {
+		switch scen {
+		case "buffered":
+			h.logf("profiling %s: %d req/s for %.0fs", t.name, h.opts.profileRate, dur.Seconds())
+			r := runRate([]*target{t}, h.opts.profileRate, 1, dur, time.Second, h.smp)[t.name]
+			h.logf("%s: %d sent, %.2f%% ok, p50 %.3f ms, p99 %.3f ms, CPU %.3f s / 1000 req", t.name, r.Sent, r.SuccessPct, r.Latency.P50, r.Latency.P99, r.CPUPer1000)
+		case "streams":
+			h.logf("profiling %s: streams of %d chunks, %d concurrent, for %.0fs", t.name, h.set.StreamChunks, h.set.StreamWorkers, dur.Seconds())
+			r := runStreams([]*target{t}, h.set.StreamWorkers, h.set.StreamChunks, 1, dur, time.Second, h.smp)[t.name]
+			h.logf("%s: %.1f streams/s, TTFB p99 %.3f ms, CPU %.3f ms / stream", t.name, r.StreamsPerSec, r.TTFB.P99, r.CPUMsPerStrm)
+		case "idle":
+			h.logf("profiling %s: %d idle streams", t.name, h.set.IdleStreams)
+			pid := t.pid
+			r := runIdle(t, h.set.IdleStreams, 2*time.Second, func() {
+				syscall.Kill(pid, syscall.SIGUSR1)
+				time.Sleep(time.Second)
+			})
+			h.logf("%s: %d open, RSS %.1f → %.1f MiB, %.1f KiB per stream", t.name, r.Opened, mib(r.RSSBeforeKiB), mib(r.RSSOpenKiB), r.PerStreamKiB)
+		}
+	}
+	svc.stop(40 * time.Second) // SIGTERM: app.Main returns, the CPU profile is written
+	floor.stop(10 * time.Second)
+	self, _ := os.Executable()
+	kinds := []string{"cpu"}
+	if scen == "idle" {
+		kinds = []string{"heap"}
+	}
+	for _, f := range []struct{ name, bin string }{{"service", prof}, {"floor", self}} {
+		for _, kind := range kinds {
+			pf := file(f.name, kind)
+			if kind == "heap" {
+				if txt, err := os.ReadFile(pf + ".txt"); err == nil {
+					fmt.Printf("\n==== %s: runtime memory with the streams open ====\n%s", f.name, txt)
+				}
+			}
+			for _, mode := range [][]string{{"-top", "-nodecount=30"}, {"-top", "-cum", "-nodecount=40"}} {
+				args := append([]string{"tool", "pprof"}, mode...)
+				args = append(args, f.bin, pf)
+				out, err := exec.Command("go", args...).CombinedOutput()
+				fmt.Printf("\n==== %s %s: go tool pprof %v ====\n%s", f.name, kind, mode, out)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "bench: pprof:", err)
+				}
+			}
+		}
+	}
+	h.logf("profiles in %s (svcprof is the service binary they belong to)", dir)
+	return 0
+}

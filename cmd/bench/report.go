@@ -1,0 +1,362 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+func nproc() int { return runtime.NumCPU() }
+
+var order = []string{"direct", "floor", "service"}
+
+// row is one metric: a value per target (NaN when it does not apply), and
+// how to print it.
+type row struct {
+	metric   string
+	vals     [3]float64
+	format   func(float64) string
+	upstream bool      // the direct value is the upstream process's own
+	text     [3]string // overrides the formatted value when set
+	ratio    string    // overrides the ratio cell
+}
+
+var nan = math.NaN()
+
+func fms(v float64) string  { return strconv.FormatFloat(v, 'f', 3, 64) }
+func f1(v float64) string   { return strconv.FormatFloat(v, 'f', 1, 64) }
+func f0(v float64) string   { return strconv.FormatFloat(v, 'f', 0, 64) }
+func f3(v float64) string   { return strconv.FormatFloat(v, 'f', 3, 64) }
+func mib(k int64) float64   { return float64(k) / 1024 }
+func fmib(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+func ratio(svc, floor float64) string {
+	if math.IsNaN(svc) || math.IsNaN(floor) {
+		return ""
+	}
+	if floor <= 0 {
+		return "n/a (floor ≤ 0)"
+	}
+	return strconv.FormatFloat(svc/floor, 'f', 2, 64) + "×"
+}
+
+func table(p *PathResult) [][]string {
+	var rows []row
+	add := func(r row) { rows = append(rows, r) }
+	for _, rate := range sortedRates(p) {
+		rr := p.Rate[rate]
+		d, f, s := rr["direct"], rr["floor"], rr["service"]
+		pre := "@" + rate + " req/s: "
+		keep := func(r *RateResult) string {
+			t := fmt.Sprintf("%.0f/s sent, %.2f%% ok", r.SentRate, r.SuccessPct)
+			if !r.KeptUp {
+				t += " ⚠ " + r.Note
+			}
+			return t
+		}
+		add(row{metric: pre + "achieved", text: [3]string{keep(d), keep(f), keep(s)}, ratio: ""})
+		add(row{metric: pre + "latency p50 (ms)", vals: [3]float64{d.Latency.P50, f.Latency.P50, s.Latency.P50}, format: fms})
+		add(row{metric: pre + "latency p99 (ms)", vals: [3]float64{d.Latency.P99, f.Latency.P99, s.Latency.P99}, format: fms})
+		add(row{metric: pre + "latency max (ms)", vals: [3]float64{d.Latency.Max, f.Latency.Max, s.Latency.Max}, format: fms})
+		add(row{metric: pre + "added p50 over direct (ms)", vals: [3]float64{nan, f.Latency.P50 - d.Latency.P50, s.Latency.P50 - d.Latency.P50}, format: fms})
+		add(row{metric: pre + "added p99 over direct (ms)", vals: [3]float64{nan, f.Latency.P99 - d.Latency.P99, s.Latency.P99 - d.Latency.P99}, format: fms})
+		add(row{metric: pre + "CPU s / 1000 req", vals: [3]float64{d.CPUPer1000, f.CPUPer1000, s.CPUPer1000}, format: f3, upstream: true})
+		add(row{metric: pre + "peak RSS (MiB)", vals: [3]float64{mib(d.PeakRSSKiB), mib(f.PeakRSSKiB), mib(s.PeakRSSKiB)}, format: fmib, upstream: true})
+	}
+	if t := p.Throughput; t != nil {
+		d, f, s := t["direct"], t["floor"], t["service"]
+		pre := fmt.Sprintf("max throughput, %d conns: ", d.Conns)
+		add(row{metric: pre + "req/s", vals: [3]float64{d.ReqPerSec, f.ReqPerSec, s.ReqPerSec}, format: f0})
+		add(row{metric: pre + "failed", vals: [3]float64{float64(d.Failed), float64(f.Failed), float64(s.Failed)}, format: f0, ratio: "-"})
+		add(row{metric: pre + "latency p99 (ms)", vals: [3]float64{d.Latency.P99, f.Latency.P99, s.Latency.P99}, format: fms})
+		add(row{metric: pre + "CPU s / 1000 req", vals: [3]float64{d.CPUPer1000, f.CPUPer1000, s.CPUPer1000}, format: f3, upstream: true})
+	}
+	if t := p.Streams; t != nil {
+		d, f, s := t["direct"], t["floor"], t["service"]
+		pre := fmt.Sprintf("streams (%d chunks, %d concurrent): ", d.Chunks, d.Workers)
+		add(row{metric: pre + "streams/s", vals: [3]float64{d.StreamsPerSec, f.StreamsPerSec, s.StreamsPerSec}, format: f1})
+		add(row{metric: pre + "failed", vals: [3]float64{float64(d.Failed), float64(f.Failed), float64(s.Failed)}, format: f0, ratio: "-"})
+		add(row{metric: pre + "TTFB p50 (ms)", vals: [3]float64{d.TTFB.P50, f.TTFB.P50, s.TTFB.P50}, format: fms})
+		add(row{metric: pre + "TTFB p99 (ms)", vals: [3]float64{d.TTFB.P99, f.TTFB.P99, s.TTFB.P99}, format: fms})
+		add(row{metric: pre + "added TTFB p50 (ms)", vals: [3]float64{nan, f.TTFB.P50 - d.TTFB.P50, s.TTFB.P50 - d.TTFB.P50}, format: fms})
+		add(row{metric: pre + "added TTFB p99 (ms)", vals: [3]float64{nan, f.TTFB.P99 - d.TTFB.P99, s.TTFB.P99 - d.TTFB.P99}, format: fms})
+		add(row{metric: pre + "last byte p50 (ms)", vals: [3]float64{d.TTLB.P50, f.TTLB.P50, s.TTLB.P50}, format: fms})
+		add(row{metric: pre + "last byte p99 (ms)", vals: [3]float64{d.TTLB.P99, f.TTLB.P99, s.TTLB.P99}, format: fms})
+		add(row{metric: pre + "added last byte p50 (ms)", vals: [3]float64{nan, f.TTLB.P50 - d.TTLB.P50, s.TTLB.P50 - d.TTLB.P50}, format: fms})
+		add(row{metric: pre + "added last byte p99 (ms)", vals: [3]float64{nan, f.TTLB.P99 - d.TTLB.P99, s.TTLB.P99 - d.TTLB.P99}, format: fms})
+		add(row{metric: pre + "CPU ms / stream", vals: [3]float64{d.CPUMsPerStrm, f.CPUMsPerStrm, s.CPUMsPerStrm}, format: f3, upstream: true})
+		add(row{metric: pre + "peak RSS (MiB)", vals: [3]float64{mib(d.PeakRSSKiB), mib(f.PeakRSSKiB), mib(s.PeakRSSKiB)}, format: fmib, upstream: true})
+	}
+	if f, s := p.Idle["floor"], p.Idle["service"]; f != nil && s != nil {
+		pre := fmt.Sprintf("%d idle streams: ", f.Requested)
+		add(row{metric: pre + "open", vals: [3]float64{nan, float64(f.Opened), float64(s.Opened)}, format: f0, ratio: "-"})
+		add(row{metric: pre + "RSS before (MiB)", vals: [3]float64{nan, mib(f.RSSBeforeKiB), mib(s.RSSBeforeKiB)}, format: fmib})
+		add(row{metric: pre + "RSS with streams open (MiB)", vals: [3]float64{nan, mib(f.RSSOpenKiB), mib(s.RSSOpenKiB)}, format: fmib})
+		add(row{metric: pre + "RSS per open stream (KiB)", vals: [3]float64{nan, f.PerStreamKiB, s.PerStreamKiB}, format: f1})
+	}
+	out := [][]string{{"metric", "direct", "floor", "service", "service/floor"}}
+	for _, r := range rows {
+		cells := []string{r.metric}
+		for i := range 3 {
+			switch {
+			case r.text[i] != "":
+				cells = append(cells, r.text[i])
+			case math.IsNaN(r.vals[i]) || r.format == nil:
+				cells = append(cells, "—")
+			case i == 0 && r.upstream:
+				cells = append(cells, r.format(r.vals[i])+" (upstream)")
+			default:
+				cells = append(cells, r.format(r.vals[i]))
+			}
+		}
+		switch {
+		case r.ratio == "-":
+			cells = append(cells, "")
+		case r.ratio != "" || r.format == nil:
+			cells = append(cells, r.ratio)
+		default:
+			cells = append(cells, ratio(r.vals[2], r.vals[1]))
+		}
+		out = append(out, cells)
+	}
+	return out
+}
+
+func sortedRates(p *PathResult) []string {
+	var rs []int
+	for k := range p.Rate {
+		n, _ := strconv.Atoi(k)
+		rs = append(rs, n)
+	}
+	for i := range rs {
+		for j := i + 1; j < len(rs); j++ {
+			if rs[j] < rs[i] {
+				rs[i], rs[j] = rs[j], rs[i]
+			}
+		}
+	}
+	out := make([]string, len(rs))
+	for i, n := range rs {
+		out[i] = strconv.Itoa(n)
+	}
+	return out
+}
+
+// TargetCheck is one goal: service against floor.
+type TargetCheck struct {
+	Path    string  `json:"path"`
+	Name    string  `json:"name"`
+	Rule    string  `json:"rule"`
+	Service float64 `json:"service"`
+	Floor   float64 `json:"floor"`
+	Ratio   float64 `json:"ratio"`
+	Limit   float64 `json:"limit"`
+	Met     bool    `json:"met"`
+	Note    string  `json:"note,omitempty"`
+}
+
+// check compares service/floor against limit; atMost says which side is good.
+func check(path, name, unit string, svc, floor, limit float64, atMost bool) TargetCheck {
+	c := TargetCheck{Path: path, Name: name, Service: svc, Floor: floor, Limit: limit}
+	lim := strconv.FormatFloat(limit, 'f', -1, 64)
+	if atMost {
+		c.Rule = "service ≤ " + lim + "× floor"
+	} else {
+		c.Rule = "service ≥ " + lim + "× floor"
+	}
+	if unit != "" {
+		c.Rule += " (" + unit + ")"
+	}
+	switch {
+	case math.IsNaN(svc) || math.IsNaN(floor):
+		c.Note = "not measured"
+	case floor <= 0 && atMost:
+		// The floor adds nothing measurable over direct: the service meets
+		// the target only if it adds nothing measurable either.
+		c.Met = svc <= 0
+		c.Note = "no ratio: the floor adds ≤ 0 over direct (noise)"
+	case floor <= 0:
+		c.Met = true
+		c.Note = "no ratio: the floor's value is ≤ 0"
+	default:
+		c.Ratio = svc / floor
+		if atMost {
+			c.Met = c.Ratio <= limit
+		} else {
+			c.Met = c.Ratio >= limit
+		}
+	}
+	return c
+}
+
+func checks(p *PathResult) []TargetCheck {
+	addedLimit, cpuLimit, tputLimit := 1.3, 1.25, 0.85
+	if p.Protocol == "ollama" {
+		addedLimit, cpuLimit, tputLimit = 2, 2, 0.6
+	}
+	var out []TargetCheck
+	if rr := p.Rate["1000"]; rr != nil {
+		d, f, s := rr["direct"], rr["floor"], rr["service"]
+		out = append(out, check(p.Name, "added p99 @1000 req/s", "ms", s.Latency.P99-d.Latency.P99, f.Latency.P99-d.Latency.P99, addedLimit, true))
+		out = append(out, check(p.Name, "CPU / 1000 req @1000 req/s", "s", s.CPUPer1000, f.CPUPer1000, cpuLimit, true))
+	}
+	if t := p.Throughput; t != nil {
+		out = append(out, check(p.Name, "max throughput, 64 conns", "req/s", t["service"].ReqPerSec, t["floor"].ReqPerSec, tputLimit, false))
+	}
+	if t := p.Streams; t != nil {
+		d, f, s := t["direct"], t["floor"], t["service"]
+		out = append(out, check(p.Name, "stream rate", "streams/s", s.StreamsPerSec, f.StreamsPerSec, 0.8, false))
+		out = append(out, check(p.Name, "added TTFB p99", "ms", s.TTFB.P99-d.TTFB.P99, f.TTFB.P99-d.TTFB.P99, 1.5, true))
+	}
+	if f, s := p.Idle["floor"], p.Idle["service"]; f != nil && s != nil {
+		out = append(out, check(p.Name, "RSS per idle open stream", "KiB", s.PerStreamKiB, f.PerStreamKiB, 1, true))
+	}
+	return out
+}
+
+func mdTable(rows [][]string) string {
+	var b strings.Builder
+	for i, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+		if i == 0 {
+			seps := make([]string, len(r))
+			for j := range seps {
+				seps[j] = "---"
+				if j > 0 {
+					seps[j] = "---:"
+				}
+			}
+			b.WriteString("| " + strings.Join(seps, " | ") + " |\n")
+		}
+	}
+	return b.String()
+}
+
+func num(v float64, unit string) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	switch unit {
+	case "req/s", "streams/s":
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case "KiB":
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+func markdown(rep *Report) string {
+	var b strings.Builder
+	m := rep.Machine
+	fmt.Fprintf(&b, "\n# chatgpt-api overhead benchmark (%s mode)\n\n", rep.Settings.Mode)
+	fmt.Fprintf(&b, "%s · %d CPUs (%s) · %s · kernel %s · %d round(s) × %.1fs per target per point, interleaved A,B,C · run %.0fs · load average before %s, after %s\n\n",
+		m.Date, m.NProc, m.CPUModel, m.GoVersion, m.Kernel, rep.Settings.Rounds, rep.Settings.RoundSeconds, rep.RunSeconds, m.LoadBefore, m.LoadAfter)
+	fmt.Fprintf(&b, "Service built from %s", m.ServiceRevision)
+	if len(m.ServiceChanges) > 0 {
+		fmt.Fprintf(&b, " (worktree changes: %s)", strings.Join(m.ServiceChanges, ", "))
+	}
+	b.WriteString(".\n\n")
+	b.WriteString("A = direct to the fake upstream, B = floor (httputil.ReverseProxy, FlushInterval -1), C = the service binary. ")
+	b.WriteString("The floor's transport keeps as many idle upstream connections as the service's (256 per host). ")
+	b.WriteString("Latencies are client-observed over loopback, percentiles over every request of every round; \"added\" = target minus direct at the same percentile, and the ratio column compares those added values. ")
+	b.WriteString("TTFB = request sent → first response body byte; last byte = → end of the body. ")
+	b.WriteString("CPU is utime+stime of the measured process from /proc/<pid>/stat (clock ticks); peak RSS is the highest VmRSS sampled every 100 ms during the scenario. ")
+	b.WriteString("Buffered: open model (vegeta, constant arrival rate, keep-alive). Throughput and streams: closed loops, counted when finished within the round.\n")
+	for _, p := range rep.Paths {
+		fmt.Fprintf(&b, "\n## Path: %s (upstream protocol %s)\n\n", p.Name, p.Protocol)
+		for _, n := range p.Notes {
+			b.WriteString("- " + n + "\n")
+		}
+		b.WriteString("\n" + mdTable(p.Table))
+		fmt.Fprintf(&b, "\nProcess VmHWM after the load scenarios: upstream %.1f MiB, floor %.1f MiB, service %.1f MiB.\n",
+			mib(p.PeakRSSKiB["upstream"]), mib(p.PeakRSSKiB["floor"]), mib(p.PeakRSSKiB["service"]))
+		if rep.Settings.Rounds > 1 {
+			rs := roundsTable(p)
+			b.WriteString("\nSpread over the rounds (one value per round, in order):\n\n" + mdTable(rs))
+		}
+		var errs []string
+		for _, rate := range sortedRates(p) {
+			for _, t := range order {
+				if e := p.Rate[rate][t].Errors; len(e) > 0 {
+					errs = append(errs, fmt.Sprintf("@%s %s: %v", rate, t, map[string]int(e)))
+				}
+			}
+		}
+		for _, t := range order {
+			if e := p.Throughput[t].Errors; len(e) > 0 {
+				errs = append(errs, fmt.Sprintf("throughput %s: %v", t, map[string]int(e)))
+			}
+			if e := p.Streams[t].Errors; len(e) > 0 {
+				errs = append(errs, fmt.Sprintf("streams %s: %v", t, map[string]int(e)))
+			}
+			if r := p.Idle[t]; r != nil && len(r.Errors) > 0 {
+				errs = append(errs, fmt.Sprintf("idle streams %s: %v", t, map[string]int(r.Errors)))
+			}
+		}
+		if len(errs) > 0 {
+			b.WriteString("\nErrors seen:\n")
+			for _, e := range errs {
+				b.WriteString("- " + e + "\n")
+			}
+		}
+	}
+	b.WriteString("\n## Targets\n\n")
+	rows := [][]string{{"path", "target", "rule", "floor", "service", "service/floor", "result"}}
+	met := 0
+	for _, c := range rep.Targets {
+		unit := ""
+		if i := strings.LastIndex(c.Rule, "("); i >= 0 {
+			unit = strings.TrimSuffix(c.Rule[i+1:], ")")
+		}
+		r := "not met"
+		if c.Met {
+			r = "met"
+			met++
+		}
+		if c.Note != "" {
+			r += " (" + c.Note + ")"
+		}
+		rt := "—"
+		if c.Floor > 0 && c.Ratio != 0 {
+			rt = strconv.FormatFloat(c.Ratio, 'f', 2, 64) + "×"
+		}
+		rows = append(rows, []string{c.Path, c.Name, c.Rule, num(c.Floor, unit), num(c.Service, unit), rt, r})
+	}
+	b.WriteString(mdTable(rows))
+	fmt.Fprintf(&b, "\n%d of %d targets met.\n", met, len(rep.Targets))
+	return b.String()
+}
+
+func roundsTable(p *PathResult) [][]string {
+	rows := [][]string{{"point", "direct", "floor", "service"}}
+	join := func(rs []RoundStat, f func(RoundStat) string) string {
+		parts := make([]string, len(rs))
+		for i, r := range rs {
+			parts[i] = f(r)
+		}
+		return strings.Join(parts, " / ")
+	}
+	p99 := func(r RoundStat) string { return strconv.FormatFloat(r.P99, 'f', 2, 64) }
+	rate := func(r RoundStat) string { return strconv.FormatFloat(r.PerSec, 'f', 0, 64) }
+	cpu := func(r RoundStat) string {
+		if r.Done+r.Failed == 0 {
+			return "—"
+		}
+		return strconv.FormatFloat(r.CPUSecs*1000/float64(r.Done+r.Failed), 'f', 3, 64)
+	}
+	for _, rt := range sortedRates(p) {
+		rr := p.Rate[rt]
+		rows = append(rows, []string{"@" + rt + " req/s: p99 (ms)", join(rr["direct"].Rounds, p99), join(rr["floor"].Rounds, p99), join(rr["service"].Rounds, p99)})
+		rows = append(rows, []string{"@" + rt + " req/s: CPU s / 1000 req", join(rr["direct"].Rounds, cpu), join(rr["floor"].Rounds, cpu), join(rr["service"].Rounds, cpu)})
+	}
+	if t := p.Throughput; t != nil {
+		rows = append(rows, []string{"max throughput (req/s)", join(t["direct"].Rounds, rate), join(t["floor"].Rounds, rate), join(t["service"].Rounds, rate)})
+	}
+	if t := p.Streams; t != nil {
+		rows = append(rows, []string{"streams/s", join(t["direct"].Rounds, rate), join(t["floor"].Rounds, rate), join(t["service"].Rounds, rate)})
+		rows = append(rows, []string{"streams: TTFB p99 (ms)", join(t["direct"].Rounds, p99), join(t["floor"].Rounds, p99), join(t["service"].Rounds, p99)})
+	}
+	return rows
+}
