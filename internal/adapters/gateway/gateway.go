@@ -4,15 +4,15 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -218,23 +218,35 @@ func (r *sseReader) protocol(format string, args ...any) error {
 }
 
 // relay reads body to [DONE], calling fn for each chunk. A stream that ends
-// without [DONE] is a failure: the answer may be cut. One JSON decoder
-// reads every frame (its buffers are reused), fed the data lines only.
+// without [DONE] is a failure: the answer may be cut. The common frame (text
+// deltas of one choice) is read by a reflection-free fast path; any other
+// goes through encoding/json.
 func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
-	data := &sseData{lines: bufio.NewReaderSize(body, 4<<10)}
-	dec := json.NewDecoder(data)
+	data := &sseData{lines: upstream.NewLines(body, 4<<10, maxFrame)}
+	var scan jsonscan.Scanner
 	var w chunkWire
 	for {
-		w = chunkWire{}
-		err := dec.Decode(&w)
+		payload, err := data.next()
 		switch {
 		case err == io.EOF && data.done:
 			return flushUsage(fn, r.usage)
 		case err == io.EOF:
 			return r.fail(io.ErrUnexpectedEOF)
-		case data.err != nil:
-			return r.fail(data.err)
 		case err != nil:
+			return r.fail(err)
+		}
+		if chunk, ok := fastFrame(&scan, payload); ok {
+			r.frame()
+			if chunk.FinishReason != "" {
+				chunk.Usage = r.usage
+			}
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			continue
+		}
+		w = chunkWire{}
+		if err := json.Unmarshal(payload, &w); err != nil {
 			return r.protocol("unreadable stream frame: %v", err)
 		}
 		if err := r.frameOf(&w, fn); err != nil {
@@ -243,30 +255,106 @@ func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
 	}
 }
 
-// sseData reads an event stream and yields the payloads of its data lines,
-// one after the other, so a JSON decoder can read them as a stream of
-// values. Comments, blank lines and other fields are skipped; [DONE] ends
-// it. Lines longer than maxFrame are refused.
-type sseData struct {
-	lines   *bufio.Reader
-	pending []byte // what is left of the current payload
-	done    bool   // [DONE] was seen
-	err     error  // a read error of the underlying stream
+// fastFrame reads a frame whose only choice carries text (content,
+// reasoning, refusal, role) and perhaps a finish_reason, the shape of almost
+// every frame of a stream. ok is false for anything else: tool calls,
+// logprobs, usage, errors, several choices, or JSON it does not expect.
+func fastFrame(s *jsonscan.Scanner, payload []byte) (c domain.Chunk, ok bool) {
+	s.Reset(payload)
+	choices := 0
+	ok = s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "choices":
+			return s.Array(func() bool {
+				if choices++; choices > 1 {
+					return false
+				}
+				return fastChoice(s, &c)
+			})
+		case "usage", "error":
+			return s.Null()
+		default:
+			if foldsToKnown(key, "choices", "usage", "error") {
+				return false
+			}
+			return s.Skip()
+		}
+	})
+	return c, ok && choices == 1 && s.Done()
 }
 
-var errFrameTooLong = errors.New("stream line too long")
-
-func (s *sseData) Read(p []byte) (int, error) {
-	for len(s.pending) == 0 {
-		if s.done || s.err != nil {
-			return 0, io.EOF
-		}
-		line, err := s.readLine()
-		if err != nil {
-			if err != io.EOF {
-				s.err = err
+func fastChoice(s *jsonscan.Scanner, c *domain.Chunk) bool {
+	return s.Object(func(key []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "index":
+			c.Index, ok = s.Int()
+			return ok && c.Index < openai.MaxChoices
+		case "delta":
+			return s.Object(func(key []byte) bool {
+				var ok bool
+				switch string(key) {
+				case "content":
+					c.Content, ok = s.String()
+				case "reasoning_content":
+					c.Reasoning, ok = s.String()
+				case "reasoning":
+					var r string
+					r, ok = s.String()
+					if c.Reasoning == "" {
+						c.Reasoning = r
+					}
+				case "refusal":
+					c.Refusal, ok = s.String()
+				case "role":
+					_, ok = s.String()
+				default:
+					return false // tool_calls, function_call, anything new
+				}
+				return ok
+			})
+		case "logprobs":
+			return s.Null()
+		case "finish_reason":
+			c.FinishReason, ok = s.String()
+			if c.FinishReason == "function_call" {
+				c.FinishReason = domain.FinishToolCalls
 			}
-			return 0, io.EOF
+			return ok
+		}
+		return false
+	})
+}
+
+// foldsToKnown reports whether key matches one of names only when case is
+// ignored (encoding/json would take it for that field: leave it to it).
+func foldsToKnown(key []byte, names ...string) bool {
+	for _, n := range names {
+		if len(key) == len(n) && string(key) != n && strings.EqualFold(string(key), n) {
+			return true
+		}
+	}
+	return false
+}
+
+// sseData reads an event stream and yields the payloads of its data lines.
+// Comments, blank lines and other fields are skipped; [DONE] ends it.
+// Lines longer than maxFrame are refused.
+type sseData struct {
+	lines *upstream.Lines
+	done  bool // [DONE] was seen
+}
+
+// next returns the next data payload, valid until the next call; io.EOF
+// at the end (done says whether [DONE] was seen).
+func (s *sseData) next() ([]byte, error) {
+	for {
+		if s.done {
+			return nil, io.EOF
+		}
+		line, err := s.lines.Next()
+		if err != nil {
+			return nil, err
 		}
 		if !bytes.HasPrefix(line, dataPrefix) {
 			continue // blank separators, comments, event:/id: lines
@@ -274,35 +362,12 @@ func (s *sseData) Read(p []byte) (int, error) {
 		payload := bytes.TrimSpace(line[len(dataPrefix):])
 		if bytes.Equal(payload, doneMarker) {
 			s.done = true
-			return 0, io.EOF
+			return nil, io.EOF
 		}
-		s.pending = append(payload, '\n')
+		return payload, nil
 	}
-	n := copy(p, s.pending)
-	s.pending = s.pending[n:]
-	return n, nil
 }
 
-// readLine returns the next line without its end; it is valid until the
-// next call.
-func (s *sseData) readLine() ([]byte, error) {
-	line, err := s.lines.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		long := append([]byte(nil), line...)
-		for err == bufio.ErrBufferFull {
-			line, err = s.lines.ReadSlice('\n')
-			long = append(long, line...)
-			if len(long) > maxFrame {
-				return nil, errFrameTooLong
-			}
-		}
-		line = long
-	}
-	if err != nil && (err != io.EOF || len(line) == 0) {
-		return nil, err
-	}
-	return bytes.TrimRight(line, "\r\n"), nil
-}
 
 func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
 	if len(w.Error) > 0 {

@@ -2,10 +2,14 @@ package ollama
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -39,13 +43,35 @@ func FuzzNDJSON(f *testing.F) {
 			t.Fatal("success without a finishing chunk")
 		}
 		var ue *domain.UpstreamError
-		if err != nil && !errors.As(err, &ue) && err != io.ErrUnexpectedEOF && !isLineTooLong(err) {
+		if err != nil && !errors.As(err, &ue) && err != io.ErrUnexpectedEOF && err != upstream.ErrLineTooLong {
 			t.Fatalf("unexpected error type %T: %v", err, err)
 		}
 	})
 }
 
-func isLineTooLong(err error) bool {
-	var e *lineTooLongError
-	return errors.As(err, &e)
+// FuzzFastLine holds the fast path to encoding/json: whatever line it
+// accepts, the full decoder must read the same way.
+func FuzzFastLine(f *testing.F) {
+	for _, seed := range []string{
+		`{"model":"qwen2.5:32b","created_at":"2026-11-26T08:52:19.385406455Z","message":{"role":"assistant","content":"Hi \u00e9\n"},"done":false}`,
+		`{"message":{"role":"assistant","content":"","thinking":"hmm"},"done":false,"x":[1,{"y":null}]}`,
+		`{"Message":{"content":"a"},"done":false}`,
+		`{"message":{"content":"\ud800x"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var s jsonscan.Scanner
+		var fast chatResponse
+		if !fastLine(&s, line, &fast) {
+			return
+		}
+		var slow chatResponse
+		if err := json.Unmarshal(line, &slow); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", line, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %#v\nslow %#v", line, fast, slow)
+		}
+	})
 }

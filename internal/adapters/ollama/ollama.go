@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -312,24 +313,30 @@ type ndjsonReader struct {
 	forced  string            // forceAny: the answer, read whole before it becomes a call
 }
 
-// relay reads lines to the one that says done. One JSON decoder reads
-// them all (NDJSON is a stream of JSON values), reusing its buffers.
+// relay reads lines to the one that says done. The common line (a piece
+// of text, not the last) is read by a reflection-free fast path; any other
+// goes through encoding/json.
 func (r *ndjsonReader) relay(body io.Reader, fn ports.ChunkFunc) error {
-	dec := json.NewDecoder(&limitedLines{r: body})
+	lines := upstream.NewLines(body, 4<<10, maxFrame)
+	var scan jsonscan.Scanner
 	var resp chatResponse
 	for {
-		resp = chatResponse{}
-		err := dec.Decode(&resp)
-		var tooLong *lineTooLongError
+		line, err := lines.Next()
 		switch {
 		case err == io.EOF:
 			return r.fail(io.ErrUnexpectedEOF)
-		case errors.As(err, &tooLong):
-			return r.fail(err)
-		case err != nil && isSyntax(err):
-			return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error()}
 		case err != nil:
 			return r.fail(err)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		resp = chatResponse{}
+		if !fastLine(&scan, line, &resp) {
+			resp = chatResponse{}
+			if err := json.Unmarshal(line, &resp); err != nil {
+				return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error()}
+			}
 		}
 		done, err := r.chunk(&resp, fn)
 		if err != nil || done {
@@ -338,33 +345,42 @@ func (r *ndjsonReader) relay(body io.Reader, fn ports.ChunkFunc) error {
 	}
 }
 
-func isSyntax(err error) bool {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	return errors.As(err, &se) || errors.As(err, &te) || err == io.ErrUnexpectedEOF
-}
-
-// limitedLines refuses a line (a JSON value) longer than maxFrame, so an
-// upstream cannot make the decoder buffer without bound.
-type limitedLines struct {
-	r    io.Reader
-	line int // bytes since the last newline
-}
-
-type lineTooLongError struct{}
-
-func (*lineTooLongError) Error() string { return "stream line too long" }
-
-func (l *limitedLines) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	for _, c := range p[:n] {
-		if c == '\n' {
-			l.line = 0
-		} else if l.line++; l.line > maxFrame {
-			return 0, &lineTooLongError{}
+// fastLine reads a line that carries a piece of text or thinking and is not
+// the last: the shape of almost every line of a stream. It reports false for
+// anything else (tool calls, images, errors, the final line, unexpected
+// JSON), which encoding/json then reads.
+func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
+	s.Reset(line)
+	ok := s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "message":
+			return s.Object(func(key []byte) bool {
+				var ok bool
+				switch string(key) {
+				case "role":
+					_, ok = s.String()
+				case "content":
+					resp.Message.Content, ok = s.String()
+				case "thinking":
+					resp.Message.Thinking, ok = s.String()
+				}
+				return ok // tool_calls, images, anything new: not here
+			})
+		case "done":
+			done, ok := s.Bool()
+			return ok && !done
+		case "error", "done_reason", "prompt_eval_count", "eval_count":
+			return false
+		default:
+			for _, known := range []string{"message", "done", "error", "done_reason", "prompt_eval_count", "eval_count"} {
+				if string(key) != known && strings.EqualFold(string(key), known) {
+					return false // encoding/json would take it for that field
+				}
+			}
+			return s.Skip()
 		}
-	}
-	return n, err
+	})
+	return ok && s.Done()
 }
 
 // chunk turns one decoded line into a chunk for fn; done says it was the last.

@@ -6,6 +6,7 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -399,4 +400,42 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// ErrLineTooLong is returned by Lines for a line longer than its limit.
+var ErrLineTooLong = errors.New("stream line too long")
+
+// Lines reads a stream line by line (SSE, NDJSON) with a small buffer,
+// refusing lines longer than max so an upstream cannot make it buffer
+// without bound.
+type Lines struct {
+	r    *bufio.Reader
+	max  int
+	long []byte
+}
+
+// NewLines reads r with a buffer of size bytes.
+func NewLines(r io.Reader, size, max int) *Lines {
+	return &Lines{r: bufio.NewReaderSize(r, size), max: max}
+}
+
+// Next returns the next line without its end of line; it is valid until
+// the next call. The last line may lack its newline; io.EOF follows it.
+func (l *Lines) Next() ([]byte, error) {
+	line, err := l.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		l.long = append(l.long[:0], line...)
+		for err == bufio.ErrBufferFull {
+			line, err = l.r.ReadSlice('\n')
+			l.long = append(l.long, line...)
+			if len(l.long) > l.max {
+				return nil, ErrLineTooLong
+			}
+		}
+		line = l.long
+	}
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return nil, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
 }

@@ -1,0 +1,374 @@
+// Package jsonscan reads the few JSON shapes on the streaming hot path (an
+// upstream's per-token frame) without reflection. It is a fast path only:
+// whatever it does not recognise, it reports as not handled, and the
+// caller decodes with encoding/json instead. Fuzz tests hold the two to the
+// same results.
+package jsonscan
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Scanner walks one JSON text. The zero value is not usable; use New.
+type Scanner struct {
+	b   []byte
+	i   int
+	buf []byte // scratch for unescaping strings
+}
+
+// Reset makes the scanner read b from the start; its scratch space is kept.
+func (s *Scanner) Reset(b []byte) { s.b, s.i = b, 0 }
+
+// Done reports whether only white space is left.
+func (s *Scanner) Done() bool { s.ws(); return s.i == len(s.b) }
+
+func (s *Scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *Scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// Object calls member for each key of the object at the cursor; member
+// must consume the value (with a typed read or Skip) and return false to
+// give up. Keys are only valid during the call and must be plain (no
+// escapes) to match.
+func (s *Scanner) Object(member func(key []byte) bool) bool {
+	if s.peek() != '{' {
+		return false
+	}
+	s.i++
+	if s.peek() == '}' {
+		s.i++
+		return true
+	}
+	for {
+		key, ok := s.rawString()
+		if !ok || s.peek() != ':' || needsUnescape(key) {
+			return false // escaped keys are left to encoding/json
+		}
+		s.i++
+		if !member(key) {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// Array calls elem for each element of the array at the cursor.
+func (s *Scanner) Array(elem func() bool) bool {
+	if s.peek() != '[' {
+		return false
+	}
+	s.i++
+	if s.peek() == ']' {
+		s.i++
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// Null consumes a null and reports whether there was one.
+func (s *Scanner) Null() bool {
+	if s.peek() == 'n' && s.i+4 <= len(s.b) && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// Bool reads true or false.
+func (s *Scanner) Bool() (v, ok bool) {
+	switch s.peek() {
+	case 't':
+		if s.i+4 <= len(s.b) && string(s.b[s.i:s.i+4]) == "true" {
+			s.i += 4
+			return true, true
+		}
+	case 'f':
+		if s.i+5 <= len(s.b) && string(s.b[s.i:s.i+5]) == "false" {
+			s.i += 5
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// Int reads a small non-negative integer written without fraction or
+// exponent.
+func (s *Scanner) Int() (int, bool) {
+	s.ws()
+	start := s.i
+	n := 0
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		if s.i-start > 8 {
+			return 0, false
+		}
+		n = n*10 + int(s.b[s.i]-'0')
+		s.i++
+	}
+	if s.i == start || (s.i-start > 1 && s.b[start] == '0') {
+		return 0, false
+	}
+	if s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		return 0, false
+	}
+	return n, true
+}
+
+// String reads a string (or null, as ""). The result is a new string.
+func (s *Scanner) String() (string, bool) {
+	if s.Null() {
+		return "", true
+	}
+	raw, ok := s.rawString()
+	if !ok {
+		return "", false
+	}
+	if !needsUnescape(raw) {
+		return string(raw), true
+	}
+	out, ok := unescape(s.buf[:0], raw)
+	s.buf = out
+	return string(out), ok
+}
+
+// Equal reads a string and reports whether it equals want (no allocation).
+func (s *Scanner) Equal(want string) bool {
+	raw, ok := s.rawString()
+	return ok && !needsUnescape(raw) && string(raw) == want
+}
+
+// rawString returns the bytes between the quotes of the string at the
+// cursor, escapes untouched.
+func (s *Scanner) rawString() ([]byte, bool) {
+	if s.peek() != '"' {
+		return nil, false
+	}
+	start := s.i + 1
+	for i := start; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '\\':
+			i++
+		case c == '"':
+			s.i = i + 1
+			return s.b[start:i], true
+		case c < 0x20:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// validEscapes reports whether every escape in a string's contents is one
+// JSON allows.
+func validEscapes(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(raw) {
+			return false
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i++
+		case 'u':
+			if _, ok := hex4(raw, i+2); !ok {
+				return false
+			}
+			i += 5
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func needsUnescape(raw []byte) bool {
+	for _, c := range raw {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// unescape decodes a JSON string's contents as encoding/json does:
+// escapes resolved, invalid UTF-8 and lone surrogates become U+FFFD.
+func unescape(out, raw []byte) ([]byte, bool) {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, raw[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		if i+1 >= len(raw) {
+			return nil, false
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			out = append(out, raw[i+1])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(raw, i+2)
+			if !ok {
+				return nil, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r2, ok := hex4(raw, i+2); ok && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						out = utf8.AppendRune(out, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			return nil, false
+		}
+		i += 2
+	}
+	return out, true
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// Skip consumes any value.
+func (s *Scanner) Skip() bool {
+	switch s.peek() {
+	case '"':
+		raw, ok := s.rawString()
+		return ok && validEscapes(raw)
+	case '{':
+		return s.Object(func([]byte) bool { return s.Skip() })
+	case '[':
+		return s.Array(s.Skip)
+	case 't', 'f':
+		_, ok := s.Bool()
+		return ok
+	case 'n':
+		return s.Null()
+	}
+	return s.number()
+}
+
+// number consumes a number in JSON's exact grammar:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *Scanner) number() bool {
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	digits := func() bool {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	s.i = i
+	return true
+}
