@@ -368,7 +368,6 @@ func (s *sseData) next() ([]byte, error) {
 	}
 }
 
-
 func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
 	if len(w.Error) > 0 {
 		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureStatus, Status: http.StatusBadGateway}
