@@ -63,12 +63,11 @@ func answerText(out domain.Completion) string {
 
 func (h *chatHandler) serve(c *gin.Context) {
 	start := time.Now()
-	log := logger(c)
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.maxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if !errors.As(err, &tooBig) {
-			log.Info("reading the request body failed", zap.Error(err))
+			logger(c).Info("reading the request body failed", zap.Error(err))
 			err = domain.Invalid("", "The request body could not be read.")
 		}
 		writeError(c, toAPIError(err))
@@ -79,8 +78,9 @@ func (h *chatHandler) serve(c *gin.Context) {
 		writeError(c, toAPIError(err))
 		return
 	}
-	if ce := log.Check(zap.DebugLevel, "chat request"); ce != nil {
-		ce.Write(zap.String("model", req.Model), zap.Bool("stream", req.Stream), zap.ByteString("body", body))
+	if ce := baseLogger(c).Check(zap.DebugLevel, "chat request"); ce != nil {
+		ce.Write(zap.String("request_id", c.GetString(requestIDKey)), zap.String("model", req.Model),
+			zap.Bool("stream", req.Stream), zap.ByteString("body", body))
 	}
 	id, created := openai.NewCompletionID(), h.now().Unix()
 	if req.Stream {
@@ -101,8 +101,8 @@ func (h *chatHandler) serve(c *gin.Context) {
 	if out.Usage != nil {
 		h.metrics.Tokens(route, req.Model, *out.Usage)
 	}
-	if ce := log.Check(zap.DebugLevel, "chat answer"); ce != nil {
-		ce.Write(zap.Any("choices", out.Choices))
+	if ce := baseLogger(c).Check(zap.DebugLevel, "chat answer"); ce != nil {
+		ce.Write(zap.String("request_id", c.GetString(requestIDKey)), zap.Any("choices", out.Choices))
 	}
 	c.JSON(http.StatusOK, openai.NewCompletion(id, created, req.Model, out, req.LegacyFunctions))
 }
@@ -280,7 +280,6 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 	if s.usage != nil {
 		h.metrics.Tokens(route, req.Model, *s.usage)
 	}
-	log := logger(c)
 	switch {
 	case err == nil:
 		if !s.started { // the upstream ended without a single frame
@@ -295,13 +294,13 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		_, _ = w.Write(openai.Done)
 		w.Flush()
 	case errors.Is(context.Cause(ctx), ErrShuttingDown):
-		log.Warn("stream cut by shutdown", zap.Bool("started", s.started))
+		logger(c).Warn("stream cut by shutdown", zap.Bool("started", s.started))
 		s.writeHeaders(nil)
 		_, _ = w.Write(openai.ErrorFrame(openai.NewError(openai.TypeServer,
 			"The server is shutting down; retry the request.", "", "server_shutting_down")))
 		w.Flush()
 	case ctx.Err() != nil:
-		log.Info("client closed the stream", zap.Bool("started", s.started))
+		logger(c).Info("client closed the stream", zap.Bool("started", s.started))
 		if !s.headers {
 			c.Status(499)
 		}
@@ -309,7 +308,7 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 		h.fail(c, err)
 	default:
 		if s.started {
-			log.Warn("stream broke after it started", zap.Error(err))
+			logger(c).Warn("stream broke after it started", zap.Error(err))
 		}
 		if req.IncludeUsage && s.usage != nil {
 			_, _ = w.Write(s.enc.Usage(*s.usage))

@@ -19,10 +19,16 @@ import (
 // HeaderRequestID carries the request id in and out.
 const HeaderRequestID = "X-Request-ID"
 
-const loggerKey = "chatgpt-api.logger"
+const (
+	baseLoggerKey = "chatgpt-api.base-logger"
+	loggerKey     = "chatgpt-api.logger"
+	requestIDKey  = "chatgpt-api.request-id"
+)
 
 // requestID honours a well-formed X-Request-ID or makes one, echoes it, and
-// stores it in the request context with a logger tagged by it.
+// stores it in the request context. The logger tagged with it is made only
+// when a handler logs (see logger): most requests log one access line,
+// which adds the id itself.
 func requestID(base *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(HeaderRequestID)
@@ -32,9 +38,17 @@ func requestID(base *zap.Logger) gin.HandlerFunc {
 		c.Header(HeaderRequestID, id)
 		ctx := domain.WithRequestID(c.Request.Context(), id)
 		c.Request = c.Request.WithContext(ctx)
-		c.Set(loggerKey, base.With(zap.String("request_id", id)))
+		c.Set(baseLoggerKey, base)
+		c.Set(requestIDKey, id)
 		c.Next()
 	}
+}
+
+func baseLogger(c *gin.Context) *zap.Logger {
+	if l, ok := c.Get(baseLoggerKey); ok {
+		return l.(*zap.Logger)
+	}
+	return zap.NewNop()
 }
 
 func validRequestID(id string) bool {
@@ -50,12 +64,14 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// logger returns the request's logger.
+// logger returns the request's logger, tagged with its request id.
 func logger(c *gin.Context) *zap.Logger {
 	if l, ok := c.Get(loggerKey); ok {
 		return l.(*zap.Logger)
 	}
-	return zap.NewNop()
+	l := baseLogger(c).With(zap.String("request_id", c.GetString(requestIDKey)))
+	c.Set(loggerKey, l)
+	return l
 }
 
 // quietPaths are probed often; their access lines are logged at debug.
@@ -80,8 +96,9 @@ func logAccess(c *gin.Context, start time.Time) {
 		if c.Writer.Status() >= 500 {
 			level = zapcore.WarnLevel
 		}
-		if ce := logger(c).Check(level, "request"); ce != nil {
+		if ce := baseLogger(c).Check(level, "request"); ce != nil {
 			ce.Write(
+				zap.String("request_id", c.GetString(requestIDKey)),
 				zap.String("method", c.Request.Method),
 				zap.String("path", c.Request.URL.Path),
 				zap.String("route", c.FullPath()),

@@ -58,21 +58,31 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 	if a.Metrics != nil {
 		a.Metrics.Attempt(ctx, route, elapsed, err, next)
 	}
-	fallback := next != ""
-	log := ForRequest(ctx, a.Log)
+	level, msg := zapcore.DebugLevel, "upstream attempt served" // the access line says who served it
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		level, msg = zapcore.InfoLevel, "upstream attempt cancelled: the client went away"
+	case next != "":
+		level, msg = zapcore.WarnLevel, "upstream attempt failed, falling back to the next backend"
+	default:
+		level, msg = zapcore.WarnLevel, "upstream attempt failed"
+	}
+	ce := a.Log.Check(level, msg)
+	if ce == nil {
+		return
+	}
 	fields := []zap.Field{
+		zap.String("request_id", domain.RequestID(ctx)),
 		zap.String("backend", route.Backend),
 		zap.String("upstream_model", route.Model),
 		zap.Duration("elapsed", elapsed),
 	}
-	switch {
-	case err == nil:
-		log.Debug("upstream attempt served", fields...) // the access line says who served it
-	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-		log.Info("upstream attempt cancelled: the client went away", fields...)
-	case fallback:
-		log.Warn("upstream attempt failed, falling back to the next backend", append(fields, zap.String("next", next), zap.Error(err))...)
-	default:
-		log.Warn("upstream attempt failed", append(fields, zap.Error(err))...)
+	if next != "" {
+		fields = append(fields, zap.String("next", next))
 	}
+	if err != nil {
+		fields = append(fields, zap.Error(err))
+	}
+	ce.Write(fields...)
 }
