@@ -38,13 +38,6 @@ func NewLogger(level, format string, w io.Writer) (log *zap.Logger, stop func() 
 	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), ws.Stop, nil
 }
 
-// ForRequest returns log tagged with the request id carried by ctx.
-func ForRequest(ctx context.Context, log *zap.Logger) *zap.Logger {
-	if id := domain.RequestID(ctx); id != "" {
-		return log.With(zap.String("request_id", id))
-	}
-	return log
-}
 
 // Attempts logs and counts every backend attempt; it implements
 // completion.Observer. Metrics may be nil.
