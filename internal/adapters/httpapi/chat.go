@@ -207,9 +207,12 @@ func (s *sseStream) emit(route domain.Route, ch domain.Chunk) error {
 	if s.started && ch.Empty() {
 		return nil // nothing for the client in this frame
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Until the first chunk the pinger may write too; once started is set
+	// (under the lock) it never writes again, so later chunks skip the lock.
+	// Only this goroutine writes started, so reading it here is safe.
 	if !s.started {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		s.started = true
 		if s.ping != nil {
 			s.ping.Stop()
@@ -234,8 +237,10 @@ func (s *sseStream) emit(route domain.Route, ch domain.Chunk) error {
 // chunk never waits for the network while held here, and chunks that
 // arrived together share one write to the client.
 func (s *sseStream) flush() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if !s.started {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	if s.pending {
 		s.pending = false
 		s.c.Writer.Flush()

@@ -180,13 +180,18 @@ func (s *Scanner) rawString() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.i + 1
-	for i := start; i < len(s.b); i++ {
-		switch c := s.b[i]; {
+	b := s.b
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		if c > '\\' || (c > '"' && c < '\\') || c == ' ' || c == '!' {
+			continue // the common case: nothing to look at
+		}
+		switch {
 		case c == '\\':
 			i++
 		case c == '"':
 			s.i = i + 1
-			return s.b[start:i], true
+			return b[start:i], true
 		case c < 0x20:
 			return nil, false
 		}
