@@ -38,7 +38,6 @@ func NewLogger(level, format string, w io.Writer) (log *zap.Logger, stop func() 
 	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), ws.Stop, nil
 }
 
-
 // Attempts logs and counts every backend attempt; it implements
 // completion.Observer. Metrics may be nil.
 type Attempts struct {
