@@ -93,13 +93,28 @@ type Backend struct {
 type Guards map[string]Backend
 
 // Breaker is the state of the backend's circuit breaker.
-func (g Guards) Breaker(name string) string { return g[name].Breaker.State().String() }
+func (g Guards) Breaker(name string) string {
+	if b, ok := g[name]; ok && b.Breaker != nil {
+		return b.Breaker.State().String()
+	}
+	return breaker.Closed.String()
+}
 
 // Queue is the number of requests waiting for the backend.
-func (g Guards) Queue(name string) int { return g[name].Limiter.Waiting() }
+func (g Guards) Queue(name string) int {
+	if b, ok := g[name]; ok && b.Limiter != nil {
+		return b.Limiter.Waiting()
+	}
+	return 0
+}
 
 // InFlight is the number of requests the backend is serving.
-func (g Guards) InFlight(name string) int { return g[name].Limiter.InFlight() }
+func (g Guards) InFlight(name string) int {
+	if b, ok := g[name]; ok && b.Limiter != nil {
+		return b.Limiter.InFlight()
+	}
+	return 0
+}
 
 func newGuards(backends []Backend) Guards {
 	g := make(Guards, len(backends))
