@@ -56,8 +56,8 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 		return true
 	}
 	for {
-		key, ok := s.rawString()
-		if !ok || s.peek() != ':' || needsUnescape(key) {
+		key, plain, ok := s.rawString()
+		if !ok || s.peek() != ':' || !plain {
 			return false // escaped keys are left to encoding/json
 		}
 		s.i++
@@ -155,11 +155,11 @@ func (s *Scanner) String() (string, bool) {
 	if s.Null() {
 		return "", true
 	}
-	raw, ok := s.rawString()
+	raw, plain, ok := s.rawString()
 	if !ok {
 		return "", false
 	}
-	if !needsUnescape(raw) {
+	if plain {
 		return string(raw), true
 	}
 	out, ok := unescape(s.buf[:0], raw)
@@ -169,34 +169,36 @@ func (s *Scanner) String() (string, bool) {
 
 // Equal reads a string and reports whether it equals want (no allocation).
 func (s *Scanner) Equal(want string) bool {
-	raw, ok := s.rawString()
-	return ok && !needsUnescape(raw) && string(raw) == want
+	raw, plain, ok := s.rawString()
+	return ok && plain && string(raw) == want
 }
 
 // rawString returns the bytes between the quotes of the string at the
-// cursor, escapes untouched.
-func (s *Scanner) rawString() ([]byte, bool) {
+// cursor, escapes untouched; plain is true when they hold neither an escape
+// nor a non-ASCII byte (the bytes are then the string itself).
+func (s *Scanner) rawString() (raw []byte, plain, ok bool) {
 	if s.peek() != '"' {
-		return nil, false
+		return nil, false, false
 	}
 	start := s.i + 1
 	b := s.b
+	plain = true
 	for i := start; i < len(b); i++ {
 		c := b[i]
-		if c > '\\' || (c > '"' && c < '\\') || c == ' ' || c == '!' {
-			continue // the common case: nothing to look at
-		}
 		switch {
-		case c == '\\':
-			i++
 		case c == '"':
 			s.i = i + 1
-			return b[start:i], true
+			return b[start:i], plain, true
+		case c == '\\':
+			plain = false
+			i++
 		case c < 0x20:
-			return nil, false
+			return nil, false, false
+		case c >= utf8.RuneSelf:
+			plain = false
 		}
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // validEscapes reports whether every escape in a string's contents is one
@@ -222,15 +224,6 @@ func validEscapes(raw []byte) bool {
 		}
 	}
 	return true
-}
-
-func needsUnescape(raw []byte) bool {
-	for _, c := range raw {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return true
-		}
-	}
-	return false
 }
 
 // unescape decodes a JSON string's contents as encoding/json does:
@@ -320,8 +313,8 @@ func hex4(b []byte, i int) (rune, bool) {
 func (s *Scanner) Skip() bool {
 	switch s.peek() {
 	case '"':
-		raw, ok := s.rawString()
-		return ok && validEscapes(raw)
+		raw, plain, ok := s.rawString()
+		return ok && (plain || validEscapes(raw))
 	case '{':
 		return s.Object(func([]byte) bool { return s.Skip() })
 	case '[':
