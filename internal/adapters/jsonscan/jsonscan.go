@@ -167,11 +167,6 @@ func (s *Scanner) String() (string, bool) {
 	return string(out), ok
 }
 
-// Equal reads a string and reports whether it equals want (no allocation).
-func (s *Scanner) Equal(want string) bool {
-	raw, plain, ok := s.rawString()
-	return ok && plain && string(raw) == want
-}
 
 // rawString returns the bytes between the quotes of the string at the
 // cursor, escapes untouched; plain is true when they hold neither an escape
