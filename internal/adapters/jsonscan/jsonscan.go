@@ -167,7 +167,6 @@ func (s *Scanner) String() (string, bool) {
 	return string(out), ok
 }
 
-
 // rawString returns the bytes between the quotes of the string at the
 // cursor, escapes untouched; plain is true when they hold neither an escape
 // nor a non-ASCII byte (the bytes are then the string itself).
