@@ -104,7 +104,8 @@ func (h *chatHandler) serve(c *gin.Context) {
 	if ce := baseLogger(c).Check(zap.DebugLevel, "chat answer"); ce != nil {
 		ce.Write(zap.String("request_id", c.GetString(requestIDKey)), zap.Any("choices", out.Choices))
 	}
-	c.JSON(http.StatusOK, openai.NewCompletion(id, created, req.Model, out, req.LegacyFunctions))
+	completion := openai.NewCompletion(id, created, req.Model, out, req.LegacyFunctions)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", completion.AppendJSON(make([]byte, 0, 1024)))
 }
 
 func setRoute(c *gin.Context, r domain.Route) {

@@ -349,3 +349,96 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSON appends c as JSON, byte for byte what encoding/json writes for
+// it except that <, > and & are not escaped (as for stream chunks). It keeps
+// the buffered answer off reflection.
+func (c *Completion) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = AppendString(b, c.ID)
+	b = append(b, `,"object":`...)
+	b = AppendString(b, c.Object)
+	b = append(b, `,"created":`...)
+	b = strconv.AppendInt(b, c.Created, 10)
+	b = append(b, `,"model":`...)
+	b = AppendString(b, c.Model)
+	b = append(b, `,"choices":[`...)
+	for i := range c.Choices {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = c.Choices[i].appendJSON(b)
+	}
+	b = append(b, ']')
+	if u := c.Usage; u != nil {
+		b = append(b, `,"usage":{"prompt_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+		b = append(b, `,"completion_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+		b = append(b, `,"total_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.TotalTokens), 10)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func (ch *Choice) appendJSON(b []byte) []byte {
+	m := &ch.Message
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, int64(ch.Index), 10)
+	b = append(b, `,"message":{"role":`...)
+	b = AppendString(b, m.Role)
+	b = append(b, `,"content":`...)
+	b = appendNullable(b, m.Content)
+	b = append(b, `,"refusal":`...)
+	b = appendNullable(b, m.Refusal)
+	if m.ReasoningContent != "" {
+		b = append(b, `,"reasoning_content":`...)
+		b = AppendString(b, m.ReasoningContent)
+	}
+	if len(m.ToolCalls) > 0 {
+		b = append(b, `,"tool_calls":[`...)
+		for j, tc := range m.ToolCalls {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = AppendString(b, tc.ID)
+			b = append(b, `,"type":`...)
+			b = AppendString(b, tc.Type)
+			b = append(b, `,"function":{"name":`...)
+			b = AppendString(b, tc.Function.Name)
+			b = append(b, `,"arguments":`...)
+			b = AppendString(b, tc.Function.Arguments)
+			b = append(b, `}}`...)
+		}
+		b = append(b, ']')
+	}
+	if f := m.FunctionCall; f != nil {
+		b = append(b, `,"function_call":{"name":`...)
+		b = AppendString(b, f.Name)
+		b = append(b, `,"arguments":`...)
+		b = AppendString(b, f.Arguments)
+		b = append(b, '}')
+	}
+	if len(m.Annotations) > 0 {
+		b = append(b, `,"annotations":`...)
+		b = append(b, m.Annotations...)
+	}
+	b = append(b, `},"logprobs":`...)
+	if len(ch.Logprobs) > 0 {
+		b = append(b, ch.Logprobs...)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"finish_reason":`...)
+	b = AppendString(b, ch.FinishReason)
+	return append(b, '}')
+}
+
+func appendNullable(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return AppendString(b, *s)
+}

@@ -1,6 +1,7 @@
 package openai_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -100,5 +101,32 @@ func TestCompletionMatchesSpec(t *testing.T) {
 	openaispec.Must(t, "ErrorResponse", e)
 	if string(e) != `{"error":{"message":"m","type":"invalid_request_error","param":null,"code":null}}` {
 		t.Errorf("%s", e)
+	}
+}
+
+// TestAppendJSONMatchesEncodingJSON: the reflection-free encoder writes
+// what encoding/json writes (without HTML escaping) for every shape.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	text, refusal := "Hi <b>\"there\"\n\u2028 \xff", "no"
+	for _, c := range []domain.Completion{
+		{Choices: []domain.Choice{{Content: &text}}},
+		{Choices: []domain.Choice{{Content: &text, Reasoning: "hmm", FinishReason: "length"}}, Usage: &domain.Usage{PromptTokens: 3, CompletionTokens: 4}},
+		{Choices: []domain.Choice{{ToolCalls: []domain.ToolCall{{ID: "call_1", Name: "f", Arguments: `{"a":1}`}, {ID: "call_2", Name: "g"}}, FinishReason: "tool_calls"}}},
+		{Choices: []domain.Choice{{Refusal: &refusal, Logprobs: []byte(`{"content":[],"refusal":null}`)}, {Index: 1, Content: &text}}},
+	} {
+		for _, legacy := range []bool{false, true} {
+			v := openai.NewCompletion("chatcmpl-x", 42, "gpt-4", c, legacy)
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			got := v.AppendJSON(nil)
+			if string(got) != strings.TrimSuffix(want.String(), "\n") {
+				t.Errorf("legacy=%v\n got %s\nwant %s", legacy, got, want.String())
+			}
+			openaispec.Must(t, "CreateChatCompletionResponse", got)
+		}
 	}
 }
