@@ -129,13 +129,11 @@ func TestShutdownLetsOpenStreamFinish(t *testing.T) {
 	how := notReady(t, r)
 	t.Logf("while draining, a new request was %s", how)
 
-	var events []string
 	for {
 		data, err := readEvent(br)
 		if err != nil {
 			t.Fatalf("the open stream broke while draining after %q: %v", got, err)
 		}
-		events = append(events, data)
 		if data == "[DONE]" {
 			break
 		}

@@ -94,8 +94,8 @@ func TestCompletionMatchesSpec(t *testing.T) {
 	if id := c.ID; !strings.HasPrefix(id, "chatcmpl-") || len(id) < len("chatcmpl-")+20 {
 		t.Errorf("id %q", id)
 	}
-	if openai.NewCompletionID() == openai.NewCompletionID() {
-		t.Error("ids repeat")
+	if a, b := openai.NewCompletionID(), openai.NewCompletionID(); a == b {
+		t.Errorf("ids repeat: %s", a)
 	}
 	e, _ := json.Marshal(openai.NewError(openai.TypeInvalidRequest, "m", "", ""))
 	openaispec.Must(t, "ErrorResponse", e)
