@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
@@ -274,7 +273,7 @@ func fastFrame(s *jsonscan.Scanner, payload []byte) (c domain.Chunk, ok bool) {
 		case "usage", "error":
 			return s.Null()
 		default:
-			if foldsToKnown(key, "choices", "usage", "error") {
+			if jsonscan.FoldsTo(key, "choices", "usage", "error") {
 				return false
 			}
 			return s.Skip()
@@ -324,17 +323,6 @@ func fastChoice(s *jsonscan.Scanner, c *domain.Chunk) bool {
 		}
 		return false
 	})
-}
-
-// foldsToKnown reports whether key matches one of names only when case is
-// ignored (encoding/json would take it for that field: leave it to it).
-func foldsToKnown(key []byte, names ...string) bool {
-	for _, n := range names {
-		if len(key) == len(n) && string(key) != n && strings.EqualFold(string(key), n) {
-			return true
-		}
-	}
-	return false
 }
 
 // sseData reads an event stream and yields the payloads of its data lines.

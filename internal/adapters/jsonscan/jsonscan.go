@@ -6,6 +6,7 @@
 package jsonscan
 
 import (
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -363,4 +364,16 @@ func (s *Scanner) number() bool {
 	}
 	s.i = i
 	return true
+}
+
+// FoldsTo reports whether key matches one of names only when case is
+// ignored: encoding/json would take it for that field, so a fast path must
+// leave such a value to encoding/json.
+func FoldsTo(key []byte, names ...string) bool {
+	for _, n := range names {
+		if len(key) == len(n) && string(key) != n && strings.EqualFold(string(key), n) {
+			return true
+		}
+	}
+	return false
 }

@@ -372,10 +372,8 @@ func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
 		case "error", "done_reason", "prompt_eval_count", "eval_count":
 			return false
 		default:
-			for _, known := range []string{"message", "done", "error", "done_reason", "prompt_eval_count", "eval_count"} {
-				if string(key) != known && strings.EqualFold(string(key), known) {
-					return false // encoding/json would take it for that field
-				}
+			if jsonscan.FoldsTo(key, "message", "done", "error", "done_reason", "prompt_eval_count", "eval_count") {
+				return false
 			}
 			return s.Skip()
 		}
