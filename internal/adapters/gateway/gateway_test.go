@@ -157,8 +157,8 @@ func FuzzRewriteBody(f *testing.F) {
 	f.Add([]byte(`{"mo\u0064el":"x","stream_options":null}`), false)
 	f.Fuzz(func(t *testing.T, raw []byte, stream bool) {
 		var in map[string]json.RawMessage
-		if json.Unmarshal(raw, &in) != nil {
-			return // only valid objects reach RewriteBody
+		if json.Unmarshal(raw, &in) != nil || in == nil {
+			return // only objects reach RewriteBody (null decodes into a map too)
 		}
 		out, err := gateway.RewriteBody(raw, "m:1", stream)
 		if err != nil {
