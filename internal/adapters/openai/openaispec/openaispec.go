@@ -1,11 +1,10 @@
 // Package openaispec validates JSON documents against the schemas published
 // in OpenAI's official OpenAPI description (components.schemas).
 //
-// The OpenAPI file is looked up once per process: the OPENAI_OPENAPI_SPEC
-// environment variable wins when set; otherwise shared/reference/openai-openapi.yaml
-// is searched for beside the working directory and each of its ancestors
-// (i.e. <dir>/../shared/reference/openai-openapi.yaml), then the same walk is
-// repeated from this package's source directory.
+// The OpenAPI document is vendored in spec/openai-openapi.yaml (its source,
+// version and licence are in spec/README.md) and embedded, so validation
+// needs nothing outside the repository. The OPENAI_OPENAPI_SPEC environment
+// variable, when set, names another copy to validate against instead.
 //
 // The document is OpenAPI 3.1 but still contains a few OpenAPI 3.0 idioms,
 // which are translated into JSON Schema draft 2020-12 before compiling:
@@ -26,12 +25,10 @@ package openaispec
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -45,8 +42,13 @@ import (
 // the OpenAPI document.
 const envSpecPath = "OPENAI_OPENAPI_SPEC"
 
+// embedded is the vendored OpenAPI document.
+//
+//go:embed spec/openai-openapi.yaml
+var embedded []byte
+
 const (
-	specRel     = "shared/reference/openai-openapi.yaml"
+	embeddedName = "spec/openai-openapi.yaml (embedded)"
 	resourceURL = "https://openaispec.invalid/openai-openapi.json"
 	refPrefix   = "#/components/schemas/"
 )
@@ -131,15 +133,11 @@ func escapePtr(s string) string {
 }
 
 func load() error {
-	p, err := findSpec()
+	p, raw, err := readSpec()
 	if err != nil {
 		return err
 	}
 	specPath = p
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		return fmt.Errorf("openaispec: reading OpenAPI document: %w", err)
-	}
 	// Only components.schemas is materialised; the rest is parsed but skipped.
 	var doc struct {
 		Components struct {
@@ -169,39 +167,18 @@ func load() error {
 	return nil
 }
 
-// findSpec resolves the OpenAPI document path.
-func findSpec() (string, error) {
-	if p := os.Getenv(envSpecPath); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("openaispec: %s=%q: %w", envSpecPath, p, err)
-		}
-		return p, nil
+// readSpec returns the OpenAPI document: the file OPENAI_OPENAPI_SPEC names
+// when it is set, else the embedded copy.
+func readSpec() (name string, raw []byte, err error) {
+	p := os.Getenv(envSpecPath)
+	if p == "" {
+		return embeddedName, embedded, nil
 	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+	raw, err = os.ReadFile(p)
+	if err != nil {
+		return p, nil, fmt.Errorf("openaispec: %s=%q: %w", envSpecPath, p, err)
 	}
-	if _, file, _, ok := runtime.Caller(0); ok {
-		starts = append(starts, filepath.Dir(file))
-	}
-	var tried []string
-	for _, start := range starts {
-		for dir := start; ; {
-			cand := filepath.Join(dir, "..", filepath.FromSlash(specRel))
-			tried = append(tried, cand)
-			if st, err := os.Stat(cand); err == nil && !st.IsDir() {
-				return filepath.Clean(cand), nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", errors.New("openaispec: cannot find OpenAI OpenAPI document " + specRel +
-		" beside any ancestor of the working directory or package directory; set " +
-		envSpecPath + " to its path. Tried:\n  " + strings.Join(tried, "\n  "))
+	return p, raw, nil
 }
 
 // Keywords whose value is a single subschema.

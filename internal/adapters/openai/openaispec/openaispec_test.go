@@ -1,6 +1,9 @@
 package openaispec
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -245,5 +248,18 @@ func TestMustFailsWithoutSpec(t *testing.T) {
 	if !strings.Contains(string(out), "--- FAIL: TestMustFailsWithoutSpec") ||
 		!strings.Contains(string(out), envSpecPath) || strings.Contains(string(out), "SKIP") {
 		t.Fatalf("unexpected child output:\n%s", out)
+	}
+}
+
+// TestEmbeddedSpecIsVendoredCopy pins the vendored document: the checksum in
+// spec/README.md's instructions and this test change together on an update.
+func TestEmbeddedSpecIsVendoredCopy(t *testing.T) {
+	const want = "db5d7478feae10b4d331834c60d9765a8aa042e38419f9b1694288c11aa8ebc8"
+	sum := sha256.Sum256(embedded)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("spec/openai-openapi.yaml sha256 %s, want %s (update the test and spec/README.md together)", got, want)
+	}
+	if !bytes.Contains(embedded[:200], []byte("version: 2.3.0")) {
+		t.Fatalf("spec/openai-openapi.yaml is not info.version 2.3.0, which spec/README.md names")
 	}
 }
