@@ -89,6 +89,7 @@ func loadtest(rate int, duration time.Duration, streamRatio float64, timeout tim
 	// soon after it is back.
 	cfg.Gateway.Resilience.Breaker = app.BreakerConfig{Failures: 5, Cooldown: app.Duration(time.Second)}
 	cfg.Health.Interval = app.Duration(2 * time.Second)
+	cfg.Health.Timeout = app.Duration(time.Second)
 	check := cfg
 	check.Server.Port = 1 // port 0 (any free port) is for tests and this program only
 	if err := check.Validate(); err != nil {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,12 +104,19 @@ type BackendConfig struct {
 }
 
 // Resilience is how one backend is protected and waited for. In the
-// per-backend form, a zero field inherits the top-level value.
+// per-backend form (gateway, ollama, backends[]), a zero field inherits the
+// top-level value, unless the file wrote that 0 explicitly: an explicit 0
+// switches the guard off for that backend (see over).
 type Resilience struct {
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
 	Retries  RetriesConfig  `yaml:"retries"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limit    LimitConfig    `yaml:"limit"`
+
+	// written holds the fields a per-backend block of the YAML file set
+	// explicitly (bit i: resilienceFields[i]); decodeYAML records them.
+	// Go code that builds a Config leaves it empty: its zeros inherit.
+	written uint16
 }
 
 // TimeoutsConfig bounds one upstream request.
@@ -139,35 +148,159 @@ type LimitConfig struct {
 	MaxWait     Duration `yaml:"max_wait"`
 }
 
-// over returns r with every zero field taken from base.
-func (r Resilience) over(base Resilience) Resilience {
-	pick := func(v, b Duration) Duration {
-		if v == 0 {
-			return b
+// The fields of Resilience, as indexes into resilienceFields.
+const (
+	resConnect = iota
+	resFirstByte
+	resIdle
+	resTotal
+	resAttempts
+	resBaseDelay
+	resMaxDelay
+	resMaxRetryAfter
+	resFailures
+	resCooldown
+	resConcurrency
+	resQueue
+	resMaxWait
+	numResilienceFields
+)
+
+// resilienceField is one field of Resilience: its YAML key below
+// "resilience" and where it is, a duration or a count.
+type resilienceField struct {
+	key string
+	dur func(*Resilience) *Duration
+	num func(*Resilience) *int
+}
+
+var resilienceFields = [numResilienceFields]resilienceField{
+	resConnect:       {key: "timeouts.connect", dur: func(r *Resilience) *Duration { return &r.Timeouts.Connect }},
+	resFirstByte:     {key: "timeouts.first_byte", dur: func(r *Resilience) *Duration { return &r.Timeouts.FirstByte }},
+	resIdle:          {key: "timeouts.idle", dur: func(r *Resilience) *Duration { return &r.Timeouts.Idle }},
+	resTotal:         {key: "timeouts.total", dur: func(r *Resilience) *Duration { return &r.Timeouts.Total }},
+	resAttempts:      {key: "retries.attempts", num: func(r *Resilience) *int { return &r.Retries.Attempts }},
+	resBaseDelay:     {key: "retries.base_delay", dur: func(r *Resilience) *Duration { return &r.Retries.BaseDelay }},
+	resMaxDelay:      {key: "retries.max_delay", dur: func(r *Resilience) *Duration { return &r.Retries.MaxDelay }},
+	resMaxRetryAfter: {key: "retries.max_retry_after", dur: func(r *Resilience) *Duration { return &r.Retries.MaxRetryAfter }},
+	resFailures:      {key: "breaker.failures", num: func(r *Resilience) *int { return &r.Breaker.Failures }},
+	resCooldown:      {key: "breaker.cooldown", dur: func(r *Resilience) *Duration { return &r.Breaker.Cooldown }},
+	resConcurrency:   {key: "limit.concurrency", num: func(r *Resilience) *int { return &r.Limit.Concurrency }},
+	resQueue:         {key: "limit.queue", num: func(r *Resilience) *int { return &r.Limit.Queue }},
+	resMaxWait:       {key: "limit.max_wait", dur: func(r *Resilience) *Duration { return &r.Limit.MaxWait }},
+}
+
+func (f resilienceField) get(r *Resilience) int64 {
+	if f.dur != nil {
+		return int64(*f.dur(r))
+	}
+	return int64(*f.num(r))
+}
+
+func (f resilienceField) set(r *Resilience, v int64) {
+	if f.dur != nil {
+		*f.dur(r) = Duration(v)
+	} else {
+		*f.num(r) = int(v)
+	}
+}
+
+// show is the field's value for an error message.
+func (f resilienceField) show(r *Resilience) string {
+	if f.dur != nil {
+		return quote(*f.dur(r))
+	}
+	return quote(*f.num(r))
+}
+
+func (r Resilience) isWritten(i int) bool { return r.written&(1<<i) != 0 }
+
+// resilienceKeys names, for each field of a Resilience, the key its value
+// was written under (or would be), as the user spells it.
+type resilienceKeys [numResilienceFields]string
+
+func keysUnder(prefix string) resilienceKeys {
+	var k resilienceKeys
+	for i, f := range resilienceFields {
+		k[i] = prefix + f.key
+	}
+	return k
+}
+
+// over returns r with its unset fields taken from base, and the key each
+// resulting value comes from (keys for r's own, baseKeys for inherited).
+// A field is unset when it is zero and the file did not write it: an
+// explicit 0 is kept, switching that guard off for the backend. An
+// explicit limit.concurrency 0 switches the whole limit off: queue and
+// max_wait are then only what is written beside it, else 0 (no queue).
+func (r Resilience) over(base Resilience, keys, baseKeys resilienceKeys) (Resilience, resilienceKeys) {
+	out := r
+	out.written = 0
+	limitOff := r.isWritten(resConcurrency) && r.Limit.Concurrency == 0
+	for i, f := range resilienceFields {
+		switch {
+		case r.isWritten(i):
+		case limitOff && (i == resQueue || i == resMaxWait):
+			f.set(&out, 0)
+		case f.get(&r) == 0:
+			f.set(&out, f.get(&base))
+			keys[i] = baseKeys[i]
 		}
-		return v
 	}
-	pickInt := func(v, b int) int {
-		if v == 0 {
-			return b
+	return out, keys
+}
+
+// checkNegative rejects a negative duration or count.
+func (r Resilience) checkNegative(keys resilienceKeys) error {
+	for i, f := range resilienceFields {
+		if f.get(&r) < 0 {
+			return fmt.Errorf("config: %s=%s: must not be negative", keys[i], f.show(&r))
 		}
-		return v
 	}
-	return Resilience{
-		Timeouts: TimeoutsConfig{
-			Connect: pick(r.Timeouts.Connect, base.Timeouts.Connect), FirstByte: pick(r.Timeouts.FirstByte, base.Timeouts.FirstByte),
-			Idle: pick(r.Timeouts.Idle, base.Timeouts.Idle), Total: pick(r.Timeouts.Total, base.Timeouts.Total),
-		},
-		Retries: RetriesConfig{
-			Attempts: pickInt(r.Retries.Attempts, base.Retries.Attempts), BaseDelay: pick(r.Retries.BaseDelay, base.Retries.BaseDelay),
-			MaxDelay: pick(r.Retries.MaxDelay, base.Retries.MaxDelay), MaxRetryAfter: pick(r.Retries.MaxRetryAfter, base.Retries.MaxRetryAfter),
-		},
-		Breaker: BreakerConfig{Failures: pickInt(r.Breaker.Failures, base.Breaker.Failures), Cooldown: pick(r.Breaker.Cooldown, base.Breaker.Cooldown)},
-		Limit: LimitConfig{
-			Concurrency: pickInt(r.Limit.Concurrency, base.Limit.Concurrency), Queue: pickInt(r.Limit.Queue, base.Limit.Queue),
-			MaxWait: pick(r.Limit.MaxWait, base.Limit.MaxWait),
-		},
+	return nil
+}
+
+// check rejects values that make no sense together, in a complete (top
+// level or resolved) Resilience; keys name where each value was written.
+func (r Resilience) check(keys resilienceKeys) error {
+	if err := r.checkNegative(keys); err != nil {
+		return err
 	}
+	bad := func(i int, why string) error {
+		return fmt.Errorf("config: %s=%s: %s", keys[i], resilienceFields[i].show(&r), why)
+	}
+	ref := func(i int) string { return keys[i] + "=" + resilienceFields[i].show(&r) }
+	t := r.Timeouts
+	if t.Total > 0 && t.FirstByte > t.Total {
+		return bad(resFirstByte, "must not exceed "+ref(resTotal)+", which bounds the whole request")
+	}
+	if t.Total > 0 && t.Idle > t.Total {
+		return bad(resIdle, "must not exceed "+ref(resTotal)+", which bounds the whole request")
+	}
+	if d := r.Retries; d.BaseDelay > 0 && d.MaxDelay > 0 && d.BaseDelay > d.MaxDelay {
+		return bad(resBaseDelay, "must not exceed "+ref(resMaxDelay))
+	}
+	if r.Breaker.Failures > 0 && r.Breaker.Cooldown == 0 {
+		return bad(resCooldown, "must be positive while the breaker is on ("+ref(resFailures)+"; failures 0 switches it off)")
+	}
+	if r.Limit.Queue > 0 && r.Limit.Concurrency == 0 {
+		return bad(resQueue, "a queue needs a concurrency limit ("+ref(resConcurrency)+" means none)")
+	}
+	if r.Limit.Queue > 0 && r.Limit.MaxWait == 0 {
+		return bad(resMaxWait, "must be positive when requests may queue ("+ref(resQueue)+"): a queue needs a wait bound")
+	}
+	return nil
+}
+
+// resilienceBase is the top-level Resilience that backends inherit, with
+// its first_byte 0 standing for upstream_timeout, and its keys.
+func (c *Config) resilienceBase() (Resilience, resilienceKeys) {
+	base, keys := c.Resilience, keysUnder("resilience.")
+	if base.Timeouts.FirstByte == 0 {
+		base.Timeouts.FirstByte = c.UpstreamTimeout
+		keys[resFirstByte] = "upstream_timeout (UPSTREAM_TIMEOUT)"
+	}
+	return base, keys
 }
 
 // CORSConfig lists the origins browsers may call from; "*" allows all.
@@ -277,6 +410,7 @@ func decodeYAML(data []byte, cfg *Config) error {
 	dec.KnownFields(true)
 	err := dec.Decode(cfg)
 	if err == nil || errors.Is(err, io.EOF) {
+		markWritten(doc, cfg)
 		return nil
 	}
 	msg := oneLine(err.Error())
@@ -287,6 +421,67 @@ func decodeYAML(data []byte, cfg *Config) error {
 		}
 	}
 	return errors.New(msg)
+}
+
+// markWritten records which fields of the per-backend resilience blocks
+// the document wrote (Resilience.written), so that an explicit 0 there
+// switches a guard off instead of inheriting the top-level value.
+func markWritten(doc *yaml.Node, cfg *Config) {
+	mark := func(r *Resilience, block *yaml.Node) {
+		for i, f := range resilienceFields {
+			section, field, _ := strings.Cut(f.key, ".")
+			if v := lookup(lookup(block, section), field); v != nil && v.ShortTag() != "!!null" {
+				r.written |= 1 << i
+			}
+		}
+	}
+	mark(&cfg.Gateway.Resilience, lookup(lookup(doc, "gateway"), "resilience"))
+	mark(&cfg.Ollama.Resilience, lookup(lookup(doc, "ollama"), "resilience"))
+	if list := lookup(doc, "backends"); list != nil && list.Kind == yaml.SequenceNode {
+		for i, b := range list.Content {
+			if i < len(cfg.Backends) {
+				mark(&cfg.Backends[i].Resilience, lookup(b, "resilience"))
+			}
+		}
+	}
+}
+
+// lookup returns the value of key in the mapping n as yaml.v3 decodes it:
+// aliases followed, a key written in the mapping itself before merged ones
+// (<<), and the first merged mapping that has it before later ones. Nil
+// when n is no mapping or lacks the key.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var merge *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
+			merge = deref(n.Content[i+1])
+			continue
+		}
+		if k.Value == key {
+			return deref(n.Content[i+1])
+		}
+	}
+	if merge != nil && merge.Kind == yaml.SequenceNode {
+		for _, m := range merge.Content {
+			if v := lookup(m, key); v != nil {
+				return v
+			}
+		}
+		return nil
+	}
+	return lookup(merge, key)
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
 }
 
 // keyAtLine finds the dotted key whose value (or whose own key, for
@@ -419,6 +614,9 @@ func (c *Config) Validate() error {
 			return bad(key, d, "must be a positive duration")
 		}
 	}
+	if c.Health.Timeout >= c.Health.Interval {
+		return bad("health.timeout", c.Health.Timeout, "must be shorter than health.interval="+quote(c.Health.Interval))
+	}
 	if c.Server.ShutdownDelay < 0 {
 		return bad("server.shutdown_delay", c.Server.ShutdownDelay, "must not be negative")
 	}
@@ -444,6 +642,19 @@ func (c *Config) Validate() error {
 	}
 	if len(c.CORS.AllowedOrigins) == 0 {
 		return bad("cors.allowed_origins (CORS_ALLOWED_ORIGINS)", "", `must list origins, or "*" for all`)
+	}
+	// The resilience every backend inherits, and the per-backend blocks of
+	// the default list even when unused; BackendList checks each backend's
+	// resolved values.
+	base, baseKeys := c.resilienceBase()
+	if err := base.check(baseKeys); err != nil {
+		return err
+	}
+	if err := c.Gateway.Resilience.checkNegative(keysUnder("gateway.resilience.")); err != nil {
+		return err
+	}
+	if err := c.Ollama.Resilience.checkNegative(keysUnder("ollama.resilience.")); err != nil {
+		return err
 	}
 	backends, err := c.BackendList()
 	if err != nil {
@@ -488,7 +699,7 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx, Resilience: c.Gateway.Resilience})
 		}
 		if c.Ollama.URL != "" {
-			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx, Resilience: c.Ollama.Resilience})
+			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, APIKey: c.Ollama.APIKey, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx, Resilience: c.Ollama.Resilience})
 		}
 	}
 	seen := map[string]bool{}
@@ -517,18 +728,50 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %s=%q: %v", key, b.URL, err)
 		}
-		base := c.Resilience
-		if base.Timeouts.FirstByte == 0 {
-			base.Timeouts.FirstByte = c.UpstreamTimeout
+		section := b.Name // gateway or ollama
+		if keyPrefix != "" {
+			section = key
 		}
-		r := b.Resilience
+		if err := checkModelMaps(section, b.Models, b.NumCtx); err != nil {
+			return nil, err
+		}
+		r, keys := b.Resilience, keysUnder(section+".resilience.")
+		if b.Timeout < 0 {
+			return nil, fmt.Errorf("config: %s.timeout=%s: must not be negative", section, quote(b.Timeout))
+		}
 		if b.Timeout > 0 {
+			if (r.Timeouts.FirstByte != 0 || r.isWritten(resFirstByte)) && r.Timeouts.FirstByte != b.Timeout {
+				return nil, fmt.Errorf("config: %s.timeout=%s: contradicts %s=%s; set one of them",
+					section, quote(b.Timeout), keys[resFirstByte], quote(r.Timeouts.FirstByte))
+			}
 			r.Timeouts.FirstByte = b.Timeout
+			keys[resFirstByte] = section + ".timeout"
+		}
+		base, baseKeys := c.resilienceBase()
+		resolved, keys := r.over(base, keys, baseKeys)
+		if err := resolved.check(keys); err != nil {
+			return nil, err
 		}
 		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey,
-			Resilience: r.over(base), Overrides: b.Models, NumCtx: b.NumCtx})
+			Resilience: resolved, Overrides: b.Models, NumCtx: b.NumCtx})
 	}
 	return out, nil
+}
+
+// checkModelMaps rejects an empty model name in a backend's models table
+// and a negative num_ctx.
+func checkModelMaps(section string, models map[string]string, numCtx map[string]int) error {
+	for _, name := range slices.Sorted(maps.Keys(models)) {
+		if strings.TrimSpace(name) == "" || strings.TrimSpace(models[name]) == "" {
+			return fmt.Errorf("config: %s.models.%s=%q: model names must not be empty", section, name, models[name])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(numCtx)) {
+		if numCtx[name] < 0 {
+			return fmt.Errorf("config: %s.num_ctx.%s=%d: must not be negative (0 = Ollama's default)", section, name, numCtx[name])
+		}
+	}
+	return nil
 }
 
 // NormalizeURL accepts "host:port" without a scheme (http is assumed) and,

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,8 +39,10 @@ func writeYAML(t *testing.T, text string) string {
 }
 
 // equateConfig treats nil and empty maps and slices alike: the documented
-// file spells "none" as {} and [].
-var equateConfig = cmpopts.EquateEmpty()
+// file spells "none" as {} and []. It ignores which resilience keys a file
+// wrote explicitly (unexported); TestBackendResilienceExplicitZero covers
+// what they change.
+var equateConfig = cmp.Options{cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(app.Resilience{})}
 
 func TestLoad(t *testing.T) {
 	t.Parallel()
@@ -330,6 +333,337 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q does not name %s", msg, w)
 				}
+			}
+		})
+	}
+}
+
+// TestLoadRejectsNonsense: values that make no sense stop start-up with
+// one line naming the key as the user wrote it (the per-backend key when
+// the backend set the value, else the top-level one) and the value.
+func TestLoadRejectsNonsense(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want string
+	}{
+		{
+			name: "queue without a wait bound",
+			yaml: "resilience: {limit: {concurrency: 2, queue: 5}}\n",
+			want: `config: resilience.limit.max_wait="0s": must be positive when requests may queue (resilience.limit.queue=5): a queue needs a wait bound`,
+		},
+		{
+			name: "queue in front of no limit",
+			yaml: "resilience: {limit: {queue: 5, max_wait: 1s}}\n",
+			want: `config: resilience.limit.queue=5: a queue needs a concurrency limit (resilience.limit.concurrency=0 means none)`,
+		},
+		{
+			name: "breaker without a cooldown",
+			yaml: "resilience: {breaker: {cooldown: 0s}}\n",
+			want: `config: resilience.breaker.cooldown="0s": must be positive while the breaker is on (resilience.breaker.failures=5; failures 0 switches it off)`,
+		},
+		{
+			name: "base delay above max delay",
+			yaml: "resilience: {retries: {base_delay: 2s}}\n",
+			want: `config: resilience.retries.base_delay="2s": must not exceed resilience.retries.max_delay="1s"`,
+		},
+		{
+			name: "idle above total",
+			yaml: "resilience: {timeouts: {total: 30s}}\n",
+			want: `config: resilience.timeouts.idle="1m0s": must not exceed resilience.timeouts.total="30s", which bounds the whole request`,
+		},
+		{
+			name: "first byte above total",
+			yaml: "resilience: {timeouts: {first_byte: 11m}}\n",
+			want: `config: resilience.timeouts.first_byte="11m0s": must not exceed resilience.timeouts.total="10m0s", which bounds the whole request`,
+		},
+		{
+			name: "UPSTREAM_TIMEOUT above total",
+			env:  map[string]string{"UPSTREAM_TIMEOUT": "20m"},
+			want: `config: upstream_timeout (UPSTREAM_TIMEOUT)="20m0s": must not exceed resilience.timeouts.total="10m0s", which bounds the whole request`,
+		},
+		{
+			name: "gateway first byte above total",
+			yaml: "gateway: {url: http://gw:8080, resilience: {timeouts: {first_byte: 15m}}}\n",
+			want: `config: gateway.resilience.timeouts.first_byte="15m0s": must not exceed resilience.timeouts.total="10m0s", which bounds the whole request`,
+		},
+		{
+			name: "inherited idle above a backend's total",
+			yaml: "backends:\n- {name: a, protocol: openai, url: h:1, resilience: {timeouts: {total: 30s}}}\n",
+			want: `config: resilience.timeouts.idle="1m0s": must not exceed backends[0].resilience.timeouts.total="30s", which bounds the whole request`,
+		},
+		{
+			name: "backend timeout above total",
+			yaml: "backends:\n- {name: a, protocol: openai, url: h:1, timeout: 11m}\n",
+			want: `config: backends[0].timeout="11m0s": must not exceed resilience.timeouts.total="10m0s", which bounds the whole request`,
+		},
+		{
+			name: "negative backend timeout",
+			yaml: "backends:\n- {name: a, protocol: openai, url: h:1, timeout: -5s}\n",
+			want: `config: backends[0].timeout="-5s": must not be negative`,
+		},
+		{
+			name: "backend timeout contradicts its first byte",
+			yaml: "backends:\n- {name: a, protocol: openai, url: h:1, timeout: 5s, resilience: {timeouts: {first_byte: 10s}}}\n",
+			want: `config: backends[0].timeout="5s": contradicts backends[0].resilience.timeouts.first_byte="10s"; set one of them`,
+		},
+		{
+			name: "backend's explicit max_wait 0 leaves the inherited queue unbounded",
+			yaml: `
+resilience: {limit: {concurrency: 8, queue: 10, max_wait: 5s}}
+backends:
+- {name: a, protocol: openai, url: h:1}
+- {name: b, protocol: openai, url: h:2, resilience: {limit: {max_wait: 0s}}}
+`,
+			want: `config: backends[1].resilience.limit.max_wait="0s": must be positive when requests may queue (resilience.limit.queue=10): a queue needs a wait bound`,
+		},
+		{
+			name: "Ollama's explicit cooldown 0 under the inherited breaker",
+			yaml: "ollama: {resilience: {breaker: {cooldown: 0s}}}\n",
+			want: `config: ollama.resilience.breaker.cooldown="0s": must be positive while the breaker is on (resilience.breaker.failures=5; failures 0 switches it off)`,
+		},
+		{
+			name: "Ollama's default queue without its wait bound",
+			yaml: "ollama: {resilience: {limit: {max_wait: 0s}}}\n",
+			want: `config: ollama.resilience.limit.max_wait="0s": must be positive when requests may queue (ollama.resilience.limit.queue=64): a queue needs a wait bound`,
+		},
+		{
+			name: "a queue beside a limit switched off",
+			yaml: "ollama: {resilience: {limit: {concurrency: 0, queue: 8}}}\n",
+			want: `config: ollama.resilience.limit.queue=8: a queue needs a concurrency limit (ollama.resilience.limit.concurrency=0 means none)`,
+		},
+		{
+			name: "unused gateway block",
+			yaml: "gateway: {resilience: {retries: {attempts: -1}}}\n",
+			want: `config: gateway.resilience.retries.attempts=-1: must not be negative`,
+		},
+		{
+			name: "health timeout not below the interval",
+			yaml: "health: {interval: 5s, timeout: 5s}\n",
+			want: `config: health.timeout="5s": must be shorter than health.interval="5s"`,
+		},
+		{
+			name: "negative num_ctx",
+			yaml: "ollama: {num_ctx: {\"qwen2.5:32b\": -1}}\n",
+			want: `config: ollama.num_ctx.qwen2.5:32b=-1: must not be negative (0 = Ollama's default)`,
+		},
+		{
+			name: "empty model name in a backend's table",
+			yaml: "backends:\n- {name: a, protocol: openai, url: h:1, models: {gpt-x: \"\"}}\n",
+			want: `config: backends[0].models.gpt-x="": model names must not be empty`,
+		},
+	}
+	// Every duration and count of every resilience block, negative.
+	blocks := []struct{ key, yaml string }{
+		{"resilience", "resilience: %s\n"},
+		{"gateway.resilience", "gateway: {url: http://gw:8080, resilience: %s}\n"},
+		{"ollama.resilience", "ollama: {resilience: %s}\n"},
+		{"backends[1].resilience", "backends:\n- {name: a, protocol: ollama, url: h:1}\n- {name: b, protocol: openai, url: h:2, resilience: %s}\n"},
+	}
+	fields := []struct{ section, field, value, shown string }{
+		{"timeouts", "connect", "-1s", `"-1s"`},
+		{"timeouts", "first_byte", "-1s", `"-1s"`},
+		{"timeouts", "idle", "-2s", `"-2s"`},
+		{"timeouts", "total", "-1m", `"-1m0s"`},
+		{"retries", "attempts", "-1", "-1"},
+		{"retries", "base_delay", "-100ms", `"-100ms"`},
+		{"retries", "max_delay", "-1s", `"-1s"`},
+		{"retries", "max_retry_after", "-5s", `"-5s"`},
+		{"breaker", "failures", "-3", "-3"},
+		{"breaker", "cooldown", "-30s", `"-30s"`},
+		{"limit", "concurrency", "-4", "-4"},
+		{"limit", "queue", "-1", "-1"},
+		{"limit", "max_wait", "-30s", `"-30s"`},
+	}
+	for _, b := range blocks {
+		for _, f := range fields {
+			key := b.key + "." + f.section + "." + f.field
+			tests = append(tests, struct {
+				name string
+				yaml string
+				env  map[string]string
+				want string
+			}{
+				name: "negative " + key,
+				yaml: fmt.Sprintf(b.yaml, fmt.Sprintf("{%s: {%s: %s}}", f.section, f.field, f.value)),
+				want: "config: " + key + "=" + f.shown + ": must not be negative",
+			})
+		}
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := app.Load(writeYAML(t, tc.yaml), envOf(tc.env))
+			if err == nil {
+				t.Fatalf("Load succeeded, want the error\n%s", tc.want)
+			}
+			if got := err.Error(); got != tc.want {
+				t.Errorf("Load error\n got: %s\nwant: %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBackendResilienceExplicitZero: in gateway.resilience,
+// ollama.resilience and backends[].resilience, a key written as 0 switches
+// that guard off for the backend; a key not written inherits the top level.
+func TestBackendResilienceExplicitZero(t *testing.T) {
+	t.Parallel()
+	const top = `
+resilience:
+  timeouts: {connect: 2s, first_byte: 20s, idle: 30s, total: 5m}
+  retries: {attempts: 3, base_delay: 50ms, max_delay: 500ms, max_retry_after: 2s}
+  breaker: {failures: 4, cooldown: 10s}
+  limit: {concurrency: 8, queue: 16, max_wait: 3s}
+`
+	s := func(d time.Duration) app.Duration { return app.Duration(d) }
+	inherited := app.Resilience{
+		Timeouts: app.TimeoutsConfig{Connect: s(2 * time.Second), FirstByte: s(20 * time.Second), Idle: s(30 * time.Second), Total: s(5 * time.Minute)},
+		Retries:  app.RetriesConfig{Attempts: 3, BaseDelay: s(50 * time.Millisecond), MaxDelay: s(500 * time.Millisecond), MaxRetryAfter: s(2 * time.Second)},
+		Breaker:  app.BreakerConfig{Failures: 4, Cooldown: s(10 * time.Second)},
+		Limit:    app.LimitConfig{Concurrency: 8, Queue: 16, MaxWait: s(3 * time.Second)},
+	}
+	with := func(edit func(r *app.Resilience)) app.Resilience {
+		r := inherited
+		edit(&r)
+		return r
+	}
+	ollamaLimit := app.LimitConfig{Concurrency: 4, Queue: 64, MaxWait: s(30 * time.Second)} // app.Default()
+	defaults := app.Default().Resilience
+	defaults.Timeouts.FirstByte = app.Default().UpstreamTimeout
+
+	tests := []struct {
+		name  string
+		yaml  string
+		env   map[string]string
+		setup func(c *app.Config) // Go code building a config, after Load
+		want  map[string]app.Resilience
+	}{
+		{
+			name: "gateway: every guard off",
+			yaml: top + `
+gateway:
+  url: http://gw:8080
+  resilience:
+    timeouts: {connect: 0s, first_byte: 0s, idle: 0s, total: 0s}
+    retries: {attempts: 0}
+    breaker: {failures: 0}
+    limit: {concurrency: 0}
+ollama: {url: ""}
+`,
+			want: map[string]app.Resilience{"gateway": with(func(r *app.Resilience) {
+				r.Timeouts = app.TimeoutsConfig{}
+				r.Retries.Attempts = 0
+				r.Breaker.Failures = 0
+				r.Limit = app.LimitConfig{}
+			})},
+		},
+		{
+			name: "gateway: absent keys inherit",
+			yaml: top + "gateway: {url: http://gw:8080, resilience: {limit: {}}}\nollama: {url: \"\"}\n",
+			want: map[string]app.Resilience{"gateway": inherited},
+		},
+		{
+			name: "gateway: an explicit queue 0 keeps the inherited limit",
+			yaml: top + "gateway: {url: http://gw:8080, resilience: {limit: {queue: 0}, retries: {max_retry_after: 0s}}}\nollama: {url: \"\"}\n",
+			want: map[string]app.Resilience{"gateway": with(func(r *app.Resilience) {
+				r.Limit.Queue = 0
+				r.Retries.MaxRetryAfter = 0
+			})},
+		},
+		{
+			name: "ollama: the default limit switched off",
+			yaml: "ollama: {resilience: {limit: {concurrency: 0}}}\n",
+			want: map[string]app.Resilience{"ollama": func() app.Resilience {
+				r := defaults
+				r.Limit = app.LimitConfig{}
+				return r
+			}()},
+		},
+		{
+			name: "ollama: the default limit when nothing is written",
+			yaml: top,
+			want: map[string]app.Resilience{"ollama": with(func(r *app.Resilience) { r.Limit = ollamaLimit })},
+		},
+		{
+			name: "ollama: breaker and first byte off, the rest inherited",
+			yaml: top + "ollama: {resilience: {breaker: {failures: 0}, timeouts: {first_byte: 0s}, limit: {queue: 0}}}\n",
+			want: map[string]app.Resilience{"ollama": with(func(r *app.Resilience) {
+				r.Breaker.Failures = 0
+				r.Timeouts.FirstByte = 0
+				r.Limit = app.LimitConfig{Concurrency: 4, MaxWait: ollamaLimit.MaxWait}
+			})},
+		},
+		{
+			name: "backends: off, absent, alias and merge key",
+			yaml: top + `
+backends:
+- name: a
+  protocol: openai
+  url: h:1
+  resilience: &off
+    limit: {concurrency: 0}
+    retries: {attempts: 1}
+    timeouts: {total: 0s}
+- {name: b, protocol: openai, url: h:2}
+- {name: c, protocol: ollama, url: h:3, resilience: *off}
+- {name: d, protocol: ollama, url: h:4, resilience: {<<: *off, breaker: {failures: 0}}}
+- {name: e, protocol: openai, url: h:5, timeout: 7s, resilience: {timeouts: {idle: 0s}}}
+`,
+			want: func() map[string]app.Resilience {
+				off := with(func(r *app.Resilience) {
+					r.Limit = app.LimitConfig{}
+					r.Retries.Attempts = 1
+					r.Timeouts.Total = 0
+				})
+				d := off
+				d.Breaker.Failures = 0
+				return map[string]app.Resilience{
+					"a": off, "b": inherited, "c": off, "d": d,
+					"e": with(func(r *app.Resilience) { r.Timeouts.FirstByte, r.Timeouts.Idle = s(7*time.Second), 0 }),
+				}
+			}(),
+		},
+		{
+			// Go code builds configs without a file: its zero values still
+			// inherit, as before.
+			name: "a zero set from Go inherits",
+			yaml: top,
+			setup: func(c *app.Config) {
+				c.Ollama.Resilience.Limit = app.LimitConfig{}
+				c.Gateway.URL = "http://gw:8080"
+				c.Gateway.Resilience.Breaker = app.BreakerConfig{Failures: 5, Cooldown: s(time.Second)}
+			},
+			want: map[string]app.Resilience{
+				"ollama":  inherited,
+				"gateway": with(func(r *app.Resilience) { r.Breaker = app.BreakerConfig{Failures: 5, Cooldown: s(time.Second)} }),
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := app.Load(writeYAML(t, tc.yaml), envOf(tc.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if tc.setup != nil {
+				tc.setup(&cfg)
+			}
+			list, err := cfg.BackendList()
+			if err != nil {
+				t.Fatalf("BackendList: %v", err)
+			}
+			got := map[string]app.Resilience{}
+			for _, b := range list {
+				if _, ok := tc.want[b.Name]; ok {
+					got[b.Name] = b.Resilience
+				}
+			}
+			if diff := cmp.Diff(tc.want, got, equateConfig); diff != "" {
+				t.Errorf("resolved resilience (-want +got):\n%s", diff)
 			}
 		})
 	}
