@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -27,7 +28,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/breaker"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/limiter"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
@@ -43,7 +44,7 @@ var Module = fx.Options(
 		newBackends,
 		newChecker,
 		newCatalog,
-		newCompletion,
+		newDispatch,
 		newReady,
 		newRouter,
 		newServer,
@@ -82,10 +83,12 @@ type Backend struct {
 	Protocol  string
 	URL       string // without credentials, for display
 	Overrides map[string]string
-	Chat      ports.ChatBackend
+	Client    any // the backend client: offers the ports its protocol serves
 	Lister    ports.ModelLister
 	Breaker   *breaker.Breaker
 	Limiter   *limiter.Limiter
+	// Settings name the configuration keys of its credentials and URL.
+	Settings telemetry.BackendSettings
 }
 
 // Guards reports each backend's circuit breaker and queue, for /health and
@@ -134,7 +137,7 @@ func newBackends(cfg Config) ([]Backend, error) {
 		AllowPrivate: cfg.Images.AllowPrivate, AllowedHosts: cfg.Images.AllowedHosts,
 	})
 	out := make([]Backend, 0, len(list))
-	for _, b := range list {
+	for i, b := range list {
 		r := b.Resilience
 		opts := upstream.Options{Name: b.Name, BaseURL: b.URL, AgentID: cfg.AgentID, APIKey: b.APIKey,
 			Timeouts: upstream.Timeouts{
@@ -155,14 +158,27 @@ func newBackends(cfg Config) ([]Backend, error) {
 		switch b.Protocol {
 		case ProtocolOpenAI:
 			c := gateway.New(opts)
-			be.Chat, be.Lister = c, c
+			be.Client, be.Lister = c, c
 		default:
 			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img})
-			be.Chat, be.Lister = c, c
+			be.Client, be.Lister = c, c
 		}
+		be.Settings = settingsOf(cfg, i, b.Name)
 		out = append(out, be)
 	}
 	return out, nil
+}
+
+// settingsOf names where backend i's credentials and URL are configured,
+// as the user wrote them.
+func settingsOf(cfg Config, i int, name string) telemetry.BackendSettings {
+	switch {
+	case len(cfg.Backends) > 0:
+		return telemetry.BackendSettings{APIKey: fmt.Sprintf("backends[%d].api_key", i), URL: fmt.Sprintf("backends[%d].url", i)}
+	case name == "gateway":
+		return telemetry.BackendSettings{APIKey: "GATEWAY_API_KEY (gateway.api_key)", URL: "GATEWAY_URL (gateway.url)"}
+	}
+	return telemetry.BackendSettings{APIKey: "ollama.api_key", URL: "OLLAMA_URL (ollama.url)"}
 }
 
 func newChecker(cfg Config, backends []Backend) *health.Checker {
@@ -194,12 +210,14 @@ func newMetrics(cfg Config, reg prometheus.Registerer, checker *health.Checker, 
 	return telemetry.NewMetrics(reg, Version, models, checker, guards)
 }
 
-func newCompletion(cat *catalog.Catalog, backends []Backend, log *zap.Logger, m *telemetry.Metrics) *completion.Service {
-	cb := make([]completion.Backend, len(backends))
+func newDispatch(cat *catalog.Catalog, backends []Backend, checker *health.Checker, log *zap.Logger, m *telemetry.Metrics) *dispatch.Service {
+	db := make([]dispatch.Backend, len(backends))
+	settings := make(map[string]telemetry.BackendSettings, len(backends))
 	for i, b := range backends {
-		cb[i] = completion.Backend{Name: b.Name, Chat: b.Chat, Breaker: b.Breaker, Limiter: b.Limiter}
+		db[i] = dispatch.Backend{Name: b.Name, Client: b.Client, Breaker: b.Breaker, Limiter: b.Limiter}
+		settings[b.Name] = b.Settings
 	}
-	return completion.NewService(cat, cb, telemetry.Attempts{Log: log, Metrics: m})
+	return dispatch.New(cat, db, dispatch.Observers{telemetry.Attempts{Log: log, Metrics: m, Settings: settings}, checker})
 }
 
 // Ready is true from start-up until draining begins.
@@ -211,9 +229,9 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
-func newRouter(cfg Config, svc *completion.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
+func newRouter(cfg Config, svc *dispatch.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
 	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry, guards Guards) (http.Handler, error) {
-	deps := httpapi.Deps{Completer: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
+	deps := httpapi.Deps{Chat: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
 	if cfg.Server.AdminPort == 0 {
 		deps.MetricsHandler = metricsHandler(reg)
 	}

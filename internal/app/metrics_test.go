@@ -59,7 +59,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		}
 	}
 	post(`{"model":"gpt-4","messages":[{"role":"user","content":"hi"}]}`)               // gateway, buffered: 12+5 tokens
-	post(`{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`) // gateway, streamed: no usage sent
+	post(`{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`) // gateway, streamed: 12+5 (usage is asked of the upstream)
 	gw.Set(func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = 503, "overloaded" })
 	post(`{"model":"gpt-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`) // falls back to ollama: 10+3
 
@@ -93,8 +93,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		{"chatgpt_api_upstream_attempts_total", map[string]string{"backend": "gateway", "outcome": "error"}, 1},
 		{"chatgpt_api_upstream_attempts_total", map[string]string{"backend": "ollama", "outcome": "success"}, 1},
 		{"chatgpt_api_fallbacks_total", map[string]string{"from": "gateway", "to": "ollama", "reason": "error"}, 1},
-		{"chatgpt_api_tokens_total", map[string]string{"backend": "gateway", "model": "gpt-4", "type": "prompt"}, 12},
-		{"chatgpt_api_tokens_total", map[string]string{"backend": "gateway", "model": "gpt-4", "type": "completion"}, 5},
+		{"chatgpt_api_tokens_total", map[string]string{"backend": "gateway", "model": "gpt-4", "type": "prompt"}, 24},
+		{"chatgpt_api_tokens_total", map[string]string{"backend": "gateway", "model": "gpt-4", "type": "completion"}, 10},
 		{"chatgpt_api_tokens_total", map[string]string{"backend": "ollama", "model": "gpt-4", "type": "prompt"}, 10},
 		{"chatgpt_api_tokens_total", map[string]string{"backend": "ollama", "model": "gpt-4", "type": "completion"}, 3},
 		{"chatgpt_api_time_to_first_token_seconds", map[string]string{"backend": "gateway", "model": "gpt-4"}, 1},

@@ -26,7 +26,7 @@ const (
 type Message struct {
 	Role       string
 	Content    string
-	Images     []string
+	Images     []*Image
 	Name       string
 	ToolCallID string     // on a tool message: the call it answers
 	ToolCalls  []ToolCall // on an assistant message: the calls it made
@@ -78,14 +78,6 @@ type ResponseFormat struct {
 	Strict *bool
 }
 
-// OllamaExtras are Ollama-only settings a client may send in the request
-// body (the SDKs' extra_body): options, keep_alive and think, kept as JSON.
-type OllamaExtras struct {
-	Options   []byte
-	KeepAlive []byte
-	Think     []byte
-}
-
 // Sampling holds the generation parameters a client may set. A nil pointer
 // means the client did not send the field and no value may be invented.
 type Sampling struct {
@@ -101,9 +93,11 @@ type Sampling struct {
 // ChatRequest is a validated chat completion request.
 //
 // Model is the name the backend must be asked for: the client's name in a
-// request from the client, the upstream name once routed. Raw is the
-// client's JSON body; backends that speak OpenAI forward it with only the
-// model rewritten, so fields this service does not model still arrive.
+// request from the client, the upstream name once routed. Passthrough is
+// the client's request as the inbound adapter received it, opaque to the
+// domain: backends that forward requests (an OpenAI-compatible gateway) or
+// read settings of their own from it (Ollama's options) know its type; the
+// domain only carries it.
 type ChatRequest struct {
 	Model             string
 	Messages          []Message
@@ -120,8 +114,7 @@ type ChatRequest struct {
 	Logprobs          bool   // token log probabilities wanted
 	TopLogprobs       *int   // alternatives per token
 	ReasoningEffort   string // low, medium, high, max, none; "" when not sent
-	Ollama            OllamaExtras
-	Raw               []byte
+	Passthrough       any
 }
 
 // Usage counts tokens as the upstream reported them.
@@ -140,7 +133,8 @@ type Completion struct {
 }
 
 // Choice is one answer. Content is nil when the model only called tools.
-// Logprobs is the upstream's logprobs object as JSON, when it sent one.
+// Logprobs are the content tokens' log probabilities, when asked for and
+// reported.
 type Choice struct {
 	Index        int
 	Content      *string
@@ -148,7 +142,7 @@ type Choice struct {
 	Reasoning    string
 	ToolCalls    []ToolCall
 	FinishReason string
-	Logprobs     []byte
+	Logprobs     []TokenLogprob
 }
 
 // Text returns the choice's content, or "".
@@ -170,7 +164,7 @@ type Chunk struct {
 	Reasoning    string
 	ToolCalls    []ToolCallDelta
 	FinishReason string
-	Logprobs     []byte
+	Logprobs     []TokenLogprob
 	Usage        *Usage
 }
 
@@ -194,4 +188,21 @@ type ToolCallDelta struct {
 type Route struct {
 	Backend string
 	Model   string
+}
+
+// TokenLogprob is the log probability of one generated token, with the most
+// likely alternatives at its position when they were asked for. Bytes is the
+// token's UTF-8 bytes (a token may hold part of a character).
+type TokenLogprob struct {
+	Token   string
+	Logprob float64
+	Bytes   []byte
+	Top     []TopLogprob
+}
+
+// TopLogprob is one alternative at a token's position.
+type TopLogprob struct {
+	Token   string
+	Logprob float64
+	Bytes   []byte
 }

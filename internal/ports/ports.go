@@ -1,5 +1,6 @@
 // Package ports declares the outbound capabilities the domain consumes. Each
-// is small; one backend client may satisfy several.
+// is small; one backend client may satisfy several, and the domain finds
+// which by type assertion.
 package ports
 
 import (
@@ -8,15 +9,25 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
-// ChunkFunc receives stream chunks in order, on the caller's goroutine.
-// Returning an error stops the stream.
-type ChunkFunc func(domain.Chunk) error
+// Sink receives an answer frame by frame. The backend says when a batch of
+// frames is complete: frames that arrived together from the upstream go
+// out together, and none waits for the network while the sink holds it.
+type Sink[T any] interface {
+	// Send takes the next frame: in order, one call at a time, on the
+	// backend's goroutine. An error stops the backend, which returns it.
+	Send(T) error
+	// Flush delivers the frames sent so far. A backend calls it before
+	// every wait for more upstream input.
+	Flush() error
+}
 
-// ChatBackend answers chat requests. req.Model is the backend's own name for
-// the model. Errors are *domain.UpstreamError unless ctx was cancelled.
+// ChatBackend answers chat requests, always as a stream of chunks (a
+// buffered answer is assembled from them). req.Model is the backend's own
+// name for the model. Errors are *domain.UpstreamError (or
+// *domain.InvalidRequestError for a request this backend cannot take)
+// unless ctx was cancelled.
 type ChatBackend interface {
-	Complete(ctx context.Context, req domain.ChatRequest) (domain.Completion, error)
-	Stream(ctx context.Context, req domain.ChatRequest, fn ChunkFunc) error
+	Chat(ctx context.Context, req domain.ChatRequest, out Sink[domain.Chunk]) error
 }
 
 // ModelLister reports which models a backend serves. A successful call also

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -21,7 +22,7 @@ func BenchmarkRequestToGateway(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := RewriteBody(req.Raw, "qwen2.5:32b", true); err != nil {
+		if _, err := RewriteBody(req.Passthrough.(wire.ChatBody), "qwen2.5:32b"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -53,13 +54,13 @@ func BenchmarkFrameToClient(b *testing.B) {
 	var out []byte
 	n := 0
 	stop := errors.New("enough")
-	emit := func(c domain.Chunk) error {
+	emit := sinkFunc(func(c domain.Chunk) error {
 		out = enc.Chunk(c)
 		if n++; n == b.N {
 			return stop
 		}
 		return nil
-	}
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	if err := r.relay(&frames{}, emit); err != stop {
@@ -67,3 +68,9 @@ func BenchmarkFrameToClient(b *testing.B) {
 	}
 	_ = out
 }
+
+// sinkFunc is a ports.Sink that hands each frame to a function.
+type sinkFunc func(domain.Chunk) error
+
+func (f sinkFunc) Send(c domain.Chunk) error { return f(c) }
+func (f sinkFunc) Flush() error              { return nil }

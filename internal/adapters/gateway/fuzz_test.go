@@ -22,7 +22,7 @@ func FuzzSSE(f *testing.F) {
 	f.Add([]byte(": ping\n\nevent: x\ndata: {\"error\":{\"message\":\"boom\"}}\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := sseReader{backend: "fuzz", frame: func() {}, fail: func(err error) error { return err }}
-		err := r.relay(bytes.NewReader(body), func(c domain.Chunk) error {
+		err := r.relay(bytes.NewReader(body), sinkFunc(func(c domain.Chunk) error {
 			if c.Index < 0 {
 				t.Fatalf("negative choice index %d", c.Index)
 			}
@@ -32,7 +32,7 @@ func FuzzSSE(f *testing.F) {
 				}
 			}
 			return nil
-		})
+		}))
 		if err == nil && !bytes.Contains(body, doneMarker) {
 			t.Fatal("a stream without [DONE] was taken as complete")
 		}
@@ -67,7 +67,7 @@ func FuzzFastFrame(f *testing.F) {
 		}
 		r := sseReader{backend: "fuzz", frame: func() {}, fail: func(err error) error { return err }}
 		var slow []domain.Chunk
-		if err := r.frameOf(&w, func(c domain.Chunk) error { slow = append(slow, c); return nil }); err != nil {
+		if err := r.frameOf(&w, sinkFunc(func(c domain.Chunk) error { slow = append(slow, c); return nil })); err != nil {
 			t.Fatalf("slow path failed on %q: %v", payload, err)
 		}
 		if len(slow) != 1 || !reflect.DeepEqual(slow[0], fast) {

@@ -1,6 +1,6 @@
 // Package gateway is the client for OpenAI-compatible backends: the LLM
 // gateway, vLLM, LiteLLM, llama.cpp's server, Ollama's /v1. The client's
-// request body is forwarded with only the model rewritten.
+// request body is forwarded with only the model (and streaming) rewritten.
 package gateway
 
 import (
@@ -12,8 +12,8 @@ import (
 	"net/http"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
@@ -33,20 +33,11 @@ func New(opts upstream.Options) *Client {
 	return &Client{call: upstream.New(opts)}
 }
 
-// maxAnswer caps a buffered answer read from the upstream.
+// maxAnswer caps an answer read in one piece (a model list).
 const maxAnswer = 64 << 20
 
 // maxFrame caps one SSE line.
 const maxFrame = 16 << 20
-
-type messageWire struct {
-	Content          *string        `json:"content"`
-	Refusal          *string        `json:"refusal"`
-	ReasoningContent *string        `json:"reasoning_content"`
-	Reasoning        *string        `json:"reasoning"` // vLLM's and others' name for it
-	ToolCalls        []toolCallWire `json:"tool_calls"`
-	FunctionCall     *functionWire  `json:"function_call"`
-}
 
 type toolCallWire struct {
 	Index    *int         `json:"index"`
@@ -57,26 +48,6 @@ type toolCallWire struct {
 type functionWire struct {
 	Name      string `json:"name"`
 	Arguments string `json:"arguments"`
-}
-
-func (m *messageWire) reasoning() string {
-	if m.ReasoningContent != nil {
-		return *m.ReasoningContent
-	}
-	if m.Reasoning != nil {
-		return *m.Reasoning
-	}
-	return ""
-}
-
-type completionWire struct {
-	Choices []struct {
-		Index        int             `json:"index"`
-		Message      messageWire     `json:"message"`
-		Logprobs     json.RawMessage `json:"logprobs"`
-		FinishReason *string         `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *usageWire `json:"usage"`
 }
 
 type usageWire struct {
@@ -91,61 +62,41 @@ func (u *usageWire) domain() *domain.Usage {
 	return &domain.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
 }
 
-func logprobs(raw json.RawMessage) []byte {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return raw
+// logprobsWire is a choice's logprobs object; only content is kept.
+type logprobsWire struct {
+	Content []tokenLogprobWire `json:"content"`
 }
 
-// Complete forwards a buffered request.
-func (c *Client) Complete(ctx context.Context, req domain.ChatRequest) (domain.Completion, error) {
-	var out domain.Completion
-	body, err := RewriteBody(req.Raw, req.Model, false)
-	if err != nil {
-		return out, err
+type tokenLogprobWire struct {
+	Token       string             `json:"token"`
+	Logprob     float64            `json:"logprob"`
+	RawBytes    []int              `json:"bytes"`
+	TopLogprobs []tokenLogprobWire `json:"top_logprobs"`
+}
+
+func (l *logprobsWire) domain() []domain.TokenLogprob {
+	if l == nil || len(l.Content) == 0 {
+		return nil
 	}
-	call, err := c.call.Do(ctx, http.MethodPost, "chat/completions", body)
-	if err != nil {
-		return out, err
-	}
-	defer call.Close()
-	data, err := io.ReadAll(io.LimitReader(call.Resp.Body, maxAnswer))
-	if err != nil {
-		return out, call.Fail(err)
-	}
-	call.Started()
-	var w completionWire
-	if err := json.Unmarshal(data, &w); err != nil {
-		return out, call.Protocol("unreadable chat.completion: %v", err)
-	}
-	if len(w.Choices) == 0 {
-		return out, call.Protocol("chat.completion without choices")
-	}
-	out.Choices = make([]domain.Choice, len(w.Choices))
-	for i, ch := range w.Choices {
-		m := ch.Message
-		choice := domain.Choice{Index: ch.Index, Content: m.Content, Refusal: m.Refusal, Reasoning: m.reasoning(), Logprobs: logprobs(ch.Logprobs)}
-		for _, tc := range m.ToolCalls {
-			id := tc.ID
-			if id == "" {
-				id = openai.NewToolCallID()
-			}
-			choice.ToolCalls = append(choice.ToolCalls, domain.ToolCall{ID: id, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	out := make([]domain.TokenLogprob, len(l.Content))
+	for i, t := range l.Content {
+		out[i] = domain.TokenLogprob{Token: t.Token, Logprob: t.Logprob, Bytes: byteList(t.RawBytes)}
+		for _, top := range t.TopLogprobs {
+			out[i].Top = append(out[i].Top, domain.TopLogprob{Token: top.Token, Logprob: top.Logprob, Bytes: byteList(top.RawBytes)})
 		}
-		if f := m.FunctionCall; f != nil {
-			choice.ToolCalls = append(choice.ToolCalls, domain.ToolCall{ID: openai.NewToolCallID(), Name: f.Name, Arguments: f.Arguments})
-		}
-		if ch.FinishReason != nil {
-			choice.FinishReason = *ch.FinishReason
-			if choice.FinishReason == "function_call" {
-				choice.FinishReason = domain.FinishToolCalls
-			}
-		}
-		out.Choices[i] = choice
 	}
-	out.Usage = w.Usage.domain()
-	return out, nil
+	return out
+}
+
+func byteList(v []int) []byte {
+	if v == nil {
+		return nil
+	}
+	b := make([]byte, len(v))
+	for i, c := range v {
+		b[i] = byte(c)
+	}
+	return b
 }
 
 // chunkWire is one chat.completion.chunk. Absent and empty strings mean the
@@ -161,7 +112,7 @@ type chunkWire struct {
 			ToolCalls        []toolCallWire `json:"tool_calls"`
 			FunctionCall     *functionWire  `json:"function_call"`
 		} `json:"delta"`
-		Logprobs     rawUnlessNull `json:"logprobs"`
+		Logprobs     *logprobsWire `json:"logprobs"`
 		FinishReason string        `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *usageWire    `json:"usage"`
@@ -186,10 +137,17 @@ var (
 	doneMarker = []byte("[DONE]")
 )
 
-// Stream forwards a streamed request and relays each SSE frame as chunks,
-// one per choice it carries.
-func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.ChunkFunc) error {
-	body, err := RewriteBody(req.Raw, req.Model, true)
+// Chat forwards a chat request and relays the answer's SSE frames as
+// chunks, one per choice a frame carries. The upstream is always asked to
+// stream, with usage: a buffered request is assembled by the caller, so
+// the first-byte timeout bounds the wait for the first token, not the
+// answer.
+func (c *Client) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sink[domain.Chunk]) error {
+	raw, ok := req.Passthrough.(wire.ChatBody)
+	if !ok {
+		return domain.Invalid("", "This backend forwards chat completion requests only.")
+	}
+	body, err := RewriteBody(raw, req.Model)
 	if err != nil {
 		return err
 	}
@@ -198,14 +156,15 @@ func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.Ch
 		return err
 	}
 	defer call.Close()
-	r := sseReader{backend: c.call.Name(), frame: call.Started, fail: call.Fail}
-	return r.relay(call.Body(ctx), fn)
+	r := sseReader{backend: c.call.Name(), frame: call.Started, fail: call.Fail, where: call.Where()}
+	return r.relay(call.Body(out.Flush), out)
 }
 
 // sseReader turns an OpenAI event stream into chunks: one per choice of
 // each data frame, until [DONE].
 type sseReader struct {
 	backend string
+	where   string            // the request, for errors
 	frame   func()            // called for every data frame (timers)
 	fail    func(error) error // classifies read errors
 	usage   *domain.Usage
@@ -213,14 +172,14 @@ type sseReader struct {
 }
 
 func (r *sseReader) protocol(format string, args ...any) error {
-	return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: fmt.Sprintf(format, args...)}
+	return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: fmt.Sprintf(format, args...), Detail: r.where}
 }
 
 // relay reads body to [DONE], calling fn for each chunk. A stream that ends
 // without [DONE] is a failure: the answer may be cut. The common frame (text
 // deltas of one choice) is read by a reflection-free fast path; any other
 // goes through encoding/json.
-func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
+func (r *sseReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
 	data := &sseData{lines: upstream.NewLines(body, 4<<10, maxFrame)}
 	var scan jsonscan.Scanner
 	var w chunkWire
@@ -228,7 +187,7 @@ func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
 		payload, err := data.next()
 		switch {
 		case err == io.EOF && data.done:
-			return flushUsage(fn, r.usage)
+			return flushUsage(out, r.usage)
 		case err == io.EOF:
 			return r.fail(io.ErrUnexpectedEOF)
 		case err != nil:
@@ -239,7 +198,7 @@ func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
 			if chunk.FinishReason != "" {
 				chunk.Usage = r.usage
 			}
-			if err := fn(chunk); err != nil {
+			if err := out.Send(chunk); err != nil {
 				return err
 			}
 			continue
@@ -248,7 +207,7 @@ func (r *sseReader) relay(body io.Reader, fn ports.ChunkFunc) error {
 		if err := json.Unmarshal(payload, &w); err != nil {
 			return r.protocol("unreadable stream frame: %v", err)
 		}
-		if err := r.frameOf(&w, fn); err != nil {
+		if err := r.frameOf(&w, out); err != nil {
 			return err
 		}
 	}
@@ -288,7 +247,7 @@ func fastChoice(s *jsonscan.Scanner, c *domain.Chunk) bool {
 		switch string(key) {
 		case "index":
 			c.Index, ok = s.Int()
-			return ok && c.Index < openai.MaxChoices
+			return ok && c.Index < wire.MaxChoices
 		case "delta":
 			return s.Object(func(key []byte) bool {
 				var ok bool
@@ -356,11 +315,9 @@ func (s *sseData) next() ([]byte, error) {
 	}
 }
 
-func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
+func (r *sseReader) frameOf(w *chunkWire, out ports.Sink[domain.Chunk]) error {
 	if len(w.Error) > 0 {
-		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureStatus, Status: http.StatusBadGateway}
-		upstream.ParseErrorBody(append([]byte(`{"error":`), append(w.Error, '}')...), e)
-		return e
+		return inBandError(r.backend, r.where, w.Error)
 	}
 	r.frame()
 	if w.Usage != nil {
@@ -368,7 +325,7 @@ func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
 	}
 	for i := range w.Choices {
 		ch := &w.Choices[i]
-		if ch.Index < 0 || ch.Index >= openai.MaxChoices {
+		if ch.Index < 0 || ch.Index >= wire.MaxChoices {
 			return r.protocol("choice index %d out of range", ch.Index)
 		}
 		d := &ch.Delta
@@ -376,9 +333,7 @@ func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
 		if chunk.Reasoning == "" {
 			chunk.Reasoning = d.Reasoning
 		}
-		if len(ch.Logprobs) > 0 {
-			chunk.Logprobs = ch.Logprobs
-		}
+		chunk.Logprobs = ch.Logprobs.domain()
 		for _, tc := range d.ToolCalls {
 			chunk.ToolCalls = append(chunk.ToolCalls, r.calls.delta(ch.Index, tc))
 		}
@@ -392,11 +347,22 @@ func (r *sseReader) frameOf(w *chunkWire, fn ports.ChunkFunc) error {
 			}
 			chunk.Usage = r.usage
 		}
-		if err := fn(chunk); err != nil {
+		if err := out.Send(chunk); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// inBandError reads an error an upstream sent inside its stream, after a
+// 200: a rate limit when its code says so, else a server error.
+func inBandError(backend, where string, raw []byte) *domain.UpstreamError {
+	e := &domain.UpstreamError{Backend: backend, Kind: domain.FailureServer, Detail: "error frame in the stream of " + where}
+	upstream.ParseErrorBody(append(append([]byte(`{"error":`), raw...), '}'), e)
+	if e.Code == "rate_limit_exceeded" || e.Type == "rate_limit_exceeded" {
+		e.Kind = domain.FailureRateLimited
+	}
+	return e
 }
 
 // toolCallIndex numbers streamed tool calls per choice 0, 1, 2… even when an
@@ -446,7 +412,7 @@ func (t *toolCallIndex) delta(choice int, tc toolCallWire) domain.ToolCallDelta 
 		idx = s.next
 		s.next++
 		s.byUpstream[up] = idx
-		d.ID = openai.NewToolCallID()
+		d.ID = wire.NewToolCallID()
 	}
 	d.Index = idx
 	return d
@@ -454,11 +420,11 @@ func (t *toolCallIndex) delta(choice int, tc toolCallWire) domain.ToolCallDelta 
 
 // flushUsage hands over a usage that arrived after the finishing chunk (the
 // include_usage form) on a chunk of its own.
-func flushUsage(fn ports.ChunkFunc, usage *domain.Usage) error {
+func flushUsage(out ports.Sink[domain.Chunk], usage *domain.Usage) error {
 	if usage == nil {
 		return nil
 	}
-	return fn(domain.Chunk{Usage: usage})
+	return out.Send(domain.Chunk{Usage: usage})
 }
 
 type modelsWire struct {
@@ -487,151 +453,34 @@ func (c *Client) ListModels(ctx context.Context) ([]domain.Model, error) {
 	return out, nil
 }
 
-// RewriteBody returns the client's body with "model" set to the upstream's
-// name; stream_options is dropped from a buffered request. Every other
-// byte passes untouched: the body is spliced, not decoded and re-encoded.
-// raw must be a JSON object (DecodeChatRequest checked it).
-func RewriteBody(raw []byte, model string, stream bool) ([]byte, error) {
-	members, ok := topLevelMembers(raw)
-	if !ok {
+// RewriteBody returns the client's body as the upstream gets it: "model"
+// set to the upstream's name, and the answer asked for as a stream with
+// usage ("stream": true, "stream_options": {"include_usage": true}),
+// whether or not the client streams. Every other member passes untouched:
+// the body is spliced, not decoded and re-encoded. raw must be a JSON
+// object (the inbound adapter checked it, and refused repeated or
+// differently cased "model" and "stream" keys).
+func RewriteBody(raw []byte, model string) ([]byte, error) {
+	var sc jsonscan.Scanner
+	sc.Reset(raw)
+	out := make([]byte, 1, len(raw)+len(model)+64)
+	out[0] = '{'
+	ok := sc.Members(func(key []byte, at int) bool {
+		if !sc.Skip() {
+			return false
+		}
+		switch string(key) {
+		case "model", "stream", "stream_options": // written below
+		default:
+			out = append(out, raw[at:sc.Pos()]...)
+			out = append(out, ',')
+		}
+		return true
+	})
+	if !ok || !sc.Done() {
 		return nil, domain.Invalid("", "We could not parse the JSON body of your request.")
 	}
-	out := make([]byte, 0, len(raw)+len(model)+16)
-	out = append(out, raw[:members[0].start]...) // up to and including '{'
-	wrote, modelSet := false, false
-	for _, m := range members[1:] {
-		if (m.key == "model" && modelSet) || (m.key == "stream_options" && !stream) {
-			continue
-		}
-		if wrote {
-			out = append(out, ',')
-		}
-		wrote = true
-		if m.key == "model" { // in its place, once
-			out = append(out, `"model":`...)
-			out = openai.AppendString(out, model)
-			modelSet = true
-			continue
-		}
-		out = append(out, raw[m.start:m.end]...)
-	}
-	if !modelSet {
-		if wrote {
-			out = append(out, ',')
-		}
-		out = append(out, `"model":`...)
-		out = openai.AppendString(out, model)
-	}
-	return append(out, '}'), nil
-}
-
-// member is one "key": value of the top-level object, as the byte span
-// [start, end) of raw.
-type member struct {
-	key        string
-	start, end int
-}
-
-// topLevelMembers lists the members of the JSON object raw. The first entry
-// only marks where the members begin (just after '{').
-func topLevelMembers(raw []byte) ([]member, bool) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return nil, false
-	}
-	members := []member{{start: i + 1}}
-	i++
-	for {
-		i = skipSpace(raw, i)
-		if i < len(raw) && raw[i] == '}' {
-			return members, true
-		}
-		start := i
-		keyEnd, ok := skipString(raw, i)
-		if !ok {
-			return nil, false
-		}
-		key := string(raw[i+1 : keyEnd-1])
-		if bytes.IndexByte(raw[i:keyEnd], '\\') >= 0 && json.Unmarshal(raw[i:keyEnd], &key) != nil {
-			return nil, false
-		}
-		i = skipSpace(raw, keyEnd)
-		if i >= len(raw) || raw[i] != ':' {
-			return nil, false
-		}
-		end, ok := skipValue(raw, skipSpace(raw, i+1))
-		if !ok {
-			return nil, false
-		}
-		members = append(members, member{key: key, start: start, end: end})
-		i = skipSpace(raw, end)
-		if i < len(raw) && raw[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(raw) && raw[i] == '}' {
-			return members, true
-		}
-		return nil, false
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the string starting at b[i].
-func skipString(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, false
-	}
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, true
-		}
-	}
-	return 0, false
-}
-
-// skipValue returns the index just past the value starting at b[i].
-func skipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				end, ok := skipString(b, i)
-				if !ok {
-					return 0, false
-				}
-				i = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1, true
-				}
-			}
-		}
-		return 0, false
-	}
-	for ; i < len(b); i++ { // number, true, false, null
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i, true
-		}
-	}
-	return i, true
+	out = append(out, `"model":`...)
+	out = wire.AppendString(out, model)
+	return append(out, `,"stream":true,"stream_options":{"include_usage":true}}`...), nil
 }

@@ -4,141 +4,154 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/backendtest"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/gateway"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/gateway/gatewaytest"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
 
+// TestContract runs the contract every chat backend owes the domain.
+func TestContract(t *testing.T) {
+	backendtest.Run(t, backendtest.Harness{
+		Name: "gateway",
+		New: func(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) ports.ChatBackend {
+			models := []string{backendtest.Model}
+			if b.Missing {
+				models = []string{"another-model"}
+			}
+			srv := gatewaytest.New(models...)
+			t.Cleanup(srv.Close)
+			srv.Pieces, srv.FirstDelay, srv.PieceDelay, srv.BreakAfter = b.Pieces, b.FirstDelay, b.PieceDelay, b.BreakAfter
+			srv.Hang, srv.Garbage = b.Hang, b.Garbage
+			if b.Status != 0 {
+				srv.Status, srv.ErrorMessage = b.Status, "told to fail"
+			}
+			base := srv.URL + "/v1"
+			if b.WrongPath {
+				base = srv.URL // GATEWAY_URL=http://gw:8080/api-style mistakes: the fake knows /v1 only
+				base += "/api"
+			}
+			if b.Down {
+				srv.Close()
+			}
+			u, _ := url.Parse(base)
+			return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, Timeouts: limits})
+		},
+		Request: func(n int) domain.ChatRequest { return chat(backendtest.Model, n) },
+	})
+}
+
+func chat(model string, n int) domain.ChatRequest {
+	body := fmt.Sprintf(`{"model":"alias","n":%d,"messages":[{"role":"user","content":"hi"}]}`, n)
+	return domain.ChatRequest{Model: model, N: n, Messages: []domain.Message{{Role: "user", Content: "hi"}}, Passthrough: wire.ChatBody(body)}
+}
+
 func TestRewriteBody(t *testing.T) {
-	raw := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true},"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null}`)
-	for _, tc := range []struct {
-		stream bool
-		want   string
-	}{
-		{false, `{"model":"qwen2.5:32b","messages":[{"role":"user","content":"hi"}],"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null}`},
-		{true, `{"model":"qwen2.5:32b","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true},"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null}`},
-	} {
-		got, err := gateway.RewriteBody(raw, "qwen2.5:32b", tc.stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != tc.want {
-			t.Errorf("stream=%v:\n got %s\nwant %s", tc.stream, got, tc.want)
-		}
-	}
-}
-
-func newClient(srv *gatewaytest.Server, key string, timeout time.Duration) *gateway.Client {
-	u, _ := url.Parse(srv.URL + "/v1")
-	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, AgentID: "agent-7", APIKey: key, Timeouts: upstream.Timeouts{FirstByte: timeout}})
-}
-
-func chat(model string, stream bool) domain.ChatRequest {
-	raw, _ := json.Marshal(map[string]any{"model": "alias", "stream": stream, "messages": []map[string]string{{"role": "user", "content": "hi"}}})
-	return domain.ChatRequest{Model: model, Stream: stream, Messages: []domain.Message{{Role: "user", Content: "hi"}}, Raw: raw}
-}
-
-func TestComplete(t *testing.T) {
-	srv := gatewaytest.New("qwen2.5:32b")
-	t.Cleanup(srv.Close)
-	srv.Pieces = []string{"Hi", " you"}
-	ctx := domain.WithRequestID(context.Background(), "req-42")
-	got, err := newClient(srv, "sk-gw", time.Second).Complete(ctx, chat("qwen2.5:32b", false))
+	raw := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"hi"}],"stream":false,"stream_options":{"include_usage":false},"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null}`)
+	got, err := gateway.RewriteBody(raw, "qwen2.5:32b")
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := "Hi you"
-	want := domain.Completion{Choices: []domain.Choice{{Content: &content, FinishReason: "stop"}}, Usage: &domain.Usage{PromptTokens: 12, CompletionTokens: 5}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	h := srv.Requests()[0].Header
-	for k, v := range map[string]string{"Authorization": "Bearer sk-gw", "X-Agent-Id": "agent-7", "X-Request-Id": "req-42", "Content-Type": "application/json"} {
-		if h.Get(k) != v {
-			t.Errorf("header %s = %q, want %q", k, h.Get(k), v)
-		}
+	want := `{"messages":[{"role":"user","content":"hi"}],"logit_bias":{"50256":-100},"foo":{"bar":[1,2]},"temperature":null,` +
+		`"model":"qwen2.5:32b","stream":true,"stream_options":{"include_usage":true}}`
+	if string(got) != want {
+		t.Errorf("\n got %s\nwant %s", got, want)
 	}
 }
 
-func TestStreamWithUsageAfterFinish(t *testing.T) {
-	srv := gatewaytest.New("m")
+func newClient(srv *gatewaytest.Server, key string) *gateway.Client {
+	u, _ := url.Parse(srv.URL + "/v1")
+	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, AgentID: "agent-7", APIKey: key, Timeouts: upstream.Timeouts{FirstByte: 5 * time.Second}})
+}
+
+// TestChatAsksForAStreamWithUsage checks what the upstream receives and
+// what comes back: the answer is always streamed from the upstream, with
+// its usage after the finishing chunk.
+func TestChatAsksForAStreamWithUsage(t *testing.T) {
+	srv := gatewaytest.New("qwen2.5:32b")
 	t.Cleanup(srv.Close)
 	srv.Pieces = []string{"a", "b"}
-	req := chat("m", true)
-	req.Raw = []byte(`{"model":"x","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`)
-	var got []domain.Chunk
-	err := newClient(srv, "", time.Second).Stream(context.Background(), req, func(c domain.Chunk) error {
-		got = append(got, c)
-		return nil
-	})
-	if err != nil {
+	ctx := domain.WithRequestID(context.Background(), "req-42")
+	f := &backendtest.Frames{}
+	if err := newClient(srv, "sk-gw").Chat(ctx, chat("qwen2.5:32b", 1), f); err != nil {
 		t.Fatal(err)
 	}
 	want := []domain.Chunk{{}, {Content: "a"}, {Content: "b"}, {FinishReason: "stop"}, {Usage: &domain.Usage{PromptTokens: 12, CompletionTokens: 5}}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, f.Chunks); diff != "" {
+		t.Errorf("chunks (-want +got):\n%s", diff)
+	}
+	req := srv.Requests()[0]
+	var body map[string]any
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["model"] != "qwen2.5:32b" || body["stream"] != true || !cmp.Equal(body["stream_options"], map[string]any{"include_usage": true}) {
+		t.Errorf("upstream body %s: want the upstream's model name, a stream, with usage", req.Body)
+	}
+	for k, v := range map[string]string{"Authorization": "Bearer sk-gw", "X-Agent-Id": "agent-7", "X-Request-Id": "req-42", "Content-Type": "application/json"} {
+		if req.Header.Get(k) != v {
+			t.Errorf("header %s = %q, want %q", k, req.Header.Get(k), v)
+		}
+	}
+}
+
+func TestNoKeyNoAuthorization(t *testing.T) {
+	srv := gatewaytest.New("m")
+	t.Cleanup(srv.Close)
+	if err := newClient(srv, "").Chat(context.Background(), chat("m", 1), &backendtest.Frames{}); err != nil {
+		t.Fatal(err)
 	}
 	if h := srv.Requests()[0].Header.Get("Authorization"); h != "" {
 		t.Errorf("no key configured, but Authorization %q was sent", h)
 	}
 }
 
-func TestFailures(t *testing.T) {
+// TestClassification checks what the backend's own words turn into: a 404
+// is a missing model only when the backend says so.
+func TestClassification(t *testing.T) {
 	srv := gatewaytest.New("m")
 	t.Cleanup(srv.Close)
-	c := newClient(srv, "", 200*time.Millisecond)
-	var ue *domain.UpstreamError
-
-	_, err := c.Complete(context.Background(), chat("other", false))
-	if !errors.As(err, &ue) || !ue.ModelMissing() || ue.Code != "model_not_found" {
-		t.Errorf("missing model: %#v", err)
-	}
-
-	srv.Set(func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = 429, "slow down" })
-	_, err = c.Complete(context.Background(), chat("m", false))
-	if !errors.As(err, &ue) || ue.Status != 429 || ue.Message != "slow down" || !ue.Retryable() {
-		t.Errorf("429: %#v", err)
-	}
-
-	srv.Set(func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = 400, "bad tools" })
-	_, err = c.Complete(context.Background(), chat("m", false))
-	if !errors.As(err, &ue) || ue.Status != 400 || ue.Retryable() {
-		t.Errorf("400: %#v", err)
-	}
-
-	srv.Set(func(s *gatewaytest.Server) { s.Status, s.Hang = 0, true })
-	err = c.Stream(context.Background(), chat("m", true), func(domain.Chunk) error { return nil })
-	if !errors.As(err, &ue) || ue.Kind != domain.FailureTimeout {
-		t.Errorf("hang: %#v", err)
-	}
-
-	srv.Set(func(s *gatewaytest.Server) { s.Hang, s.BreakAfter = false, 2 })
-	n := 0
-	err = c.Stream(context.Background(), chat("m", true), func(domain.Chunk) error { n++; return nil })
-	if !errors.As(err, &ue) || n != 3 {
-		t.Errorf("broken after %d chunks: %#v", n, err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	srv.Set(func(s *gatewaytest.Server) { s.BreakAfter, s.PieceDelay = 0, time.Hour })
-	err = c.Stream(ctx, chat("m", true), func(domain.Chunk) error { cancel(); return nil })
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("client gone: %#v", err)
+	c := newClient(srv, "")
+	for _, tc := range []struct {
+		status int
+		msg    string
+		kind   domain.FailureKind
+	}{
+		{404, "The model `m` does not exist.", domain.FailureModelMissing}, // vLLM
+		{404, `model "m" not found, try pulling it first`, domain.FailureModelMissing},
+		{404, "Not Found", domain.FailureMisrouted},
+		{404, "Invalid URL (POST /chat/completions)", domain.FailureMisrouted},
+		{401, "Incorrect API key provided.", domain.FailureUnauthorized},
+		{403, "Forbidden", domain.FailureUnauthorized},
+		{422, "Unprocessable", domain.FailureRejected},
+		{502, "Bad gateway", domain.FailureServer},
+		{504, "Gateway timeout", domain.FailureTimeout},
+		{429, "slow down", domain.FailureRateLimited},
+	} {
+		srv.Set(func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = tc.status, tc.msg })
+		err := c.Chat(context.Background(), chat("m", 1), &backendtest.Frames{})
+		ue, ok := err.(*domain.UpstreamError)
+		if !ok || ue.Kind != tc.kind || ue.Message != tc.msg || !strings.Contains(ue.Detail, fmt.Sprint(tc.status)) {
+			t.Errorf("%d %q: %#v, want kind %v", tc.status, tc.msg, err, tc.kind)
+		}
 	}
 }
 
 func TestListModels(t *testing.T) {
 	srv := gatewaytest.New("a", "b")
 	t.Cleanup(srv.Close)
-	got, err := newClient(srv, "", time.Second).ListModels(context.Background())
+	got, err := newClient(srv, "").ListModels(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,18 +162,18 @@ func TestListModels(t *testing.T) {
 }
 
 // FuzzRewriteBody checks the splice against decoding: the result is valid
-// JSON with every member of the input but stream_options (when buffered),
-// and model replaced.
+// JSON with every member of the input but model, stream and stream_options,
+// which are set.
 func FuzzRewriteBody(f *testing.F) {
-	f.Add([]byte(`{"model":"gpt-4","messages":[],"stream_options":{"a":"}"}}`), true)
-	f.Add([]byte(` { "a" : [1, {"b": "\\"}] , "model" : null, "model": "x" } `), false)
-	f.Add([]byte(`{"mo\u0064el":"x","stream_options":null}`), false)
-	f.Fuzz(func(t *testing.T, raw []byte, stream bool) {
+	f.Add([]byte(`{"model":"gpt-4","messages":[],"stream_options":{"a":"}"}}`))
+	f.Add([]byte(` { "a" : [1, {"b": "\\"}] , "model" : null, "model": "x" } `))
+	f.Add([]byte(`{"mo\u0064el":"x","stream_options":null,"stream":false}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
 		var in map[string]json.RawMessage
 		if json.Unmarshal(raw, &in) != nil || in == nil {
 			return // only objects reach RewriteBody (null decodes into a map too)
 		}
-		out, err := gateway.RewriteBody(raw, "m:1", stream)
+		out, err := gateway.RewriteBody(raw, "m:1")
 		if err != nil {
 			t.Fatalf("valid object refused: %v", err)
 		}
@@ -172,10 +185,7 @@ func FuzzRewriteBody(f *testing.F) {
 		for k, v := range in {
 			want[k] = string(compactJSON(v))
 		}
-		want["model"] = `"m:1"`
-		if !stream {
-			delete(want, "stream_options")
-		}
+		want["model"], want["stream"], want["stream_options"] = `"m:1"`, `true`, `{"include_usage":true}`
 		gotS := map[string]string{}
 		for k, v := range got {
 			gotS[k] = string(compactJSON(v))

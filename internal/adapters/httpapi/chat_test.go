@@ -123,12 +123,12 @@ func TestOllamaRequestTranslation(t *testing.T) {
 		{
 			name: "no sampling fields: no options object at all",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true}`,
 		},
 		{
 			name: "explicit nulls are not values",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":null,"top_p":null,"max_tokens":null,"stop":null,"seed":null}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true}`,
 		},
 		{
 			name: "developer becomes system, text parts joined",
@@ -143,36 +143,36 @@ func TestOllamaRequestTranslation(t *testing.T) {
 				{"role":"system","content":"Rule one.\nRule two."},
 				{"role":"user","content":"first\nsecond"},
 				{"role":"assistant","content":"ok"},
-				{"role":"user","content":"again"}],"stream":false}`,
+				{"role":"user","content":"again"}],"stream":true}`,
 		},
 		{
 			name: "every sampling field carried; max_completion_tokens wins",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
 				"temperature":0.7,"top_p":0.9,"presence_penalty":0.5,"frequency_penalty":-0.25,
 				"max_tokens":512,"max_completion_tokens":64,"stop":"x","seed":42}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true,
 				"options":{"temperature":0.7,"top_p":0.9,"presence_penalty":0.5,"frequency_penalty":-0.25,
 				"num_predict":64,"stop":["x"],"seed":42}}`,
 		},
 		{
 			name: "max_tokens alone",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":100}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"num_predict":100}}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true,"options":{"num_predict":100}}`,
 		},
 		{
 			name: "stop list",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stop":["a","b"]}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"stop":["a","b"]}}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true,"options":{"stop":["a","b"]}}`,
 		},
 		{
 			name: "temperature 0 is a value, not an absence",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"temperature":0}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"temperature":0}}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true,"options":{"temperature":0}}`,
 		},
 		{
 			name: "fields Ollama does not take are dropped",
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","name":"bob"}],"user":"u-1","logit_bias":{},"n":1,"foo":{"bar":1}}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true}`,
 		},
 		{
 			name: "streamed",
@@ -193,7 +193,7 @@ func TestOllamaRequestTranslation(t *testing.T) {
 		tests = append(tests, struct{ name, body, want string }{
 			name: "only " + f.in,
 			body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],` + f.in + `}`,
-			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{` + f.out + `}}`,
+			want: `{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}],"stream":true,"options":{` + f.out + `}}`,
 		})
 	}
 	for _, tt := range tests {
@@ -223,21 +223,21 @@ func TestOllamaRequestTranslation(t *testing.T) {
 }
 
 // TestGatewayRequestForwarding checks the body and headers the fake
-// gateway received: the client's JSON untouched except the model (and
-// stream_options on buffered requests), the service's own credentials.
+// gateway received: the client's JSON untouched except the model, and the
+// answer always asked for as a stream with usage (a buffered one is
+// assembled here); the service's own credentials.
 func TestGatewayRequestForwarding(t *testing.T) {
 	t.Parallel()
 	const extras = `"foo":{"bar":1},"logit_bias":{},"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}],"response_format":{"type":"text"},"n":1,"user":"u-1","metadata":{"k":"v"},"temperature":0.3`
 	tests := []struct {
-		name          string
-		streamFields  string
-		keepStreamOpt bool
+		name         string
+		streamFields string
 	}{
 		{name: "buffered without stream_options", streamFields: `"stream":false`},
-		{name: "buffered drops stream_options", streamFields: `"stream":false,"stream_options":{"include_usage":true}`},
-		{name: "stream absent drops stream_options", streamFields: `"stream_options":{"include_usage":true}`},
-		{name: "streamed keeps stream_options", streamFields: `"stream":true,"stream_options":{"include_usage":true}`, keepStreamOpt: true},
-		{name: "streamed keeps include_usage false", streamFields: `"stream":true,"stream_options":{"include_usage":false}`, keepStreamOpt: true},
+		{name: "buffered with stream_options", streamFields: `"stream":false,"stream_options":{"include_usage":true}`},
+		{name: "stream absent", streamFields: `"stream_options":{"include_usage":true}`},
+		{name: "streamed with stream_options", streamFields: `"stream":true,"stream_options":{"include_usage":true}`},
+		{name: "streamed with include_usage false", streamFields: `"stream":true,"stream_options":{"include_usage":false}`},
 		{name: "streamed without stream_options", streamFields: `"stream":true`},
 	}
 	h := newHarness(t, harnessConfig{GatewayKey: "gw-secret", AgentID: "agent-7"})
@@ -266,9 +266,8 @@ func TestGatewayRequestForwarding(t *testing.T) {
 				t.Fatal(err)
 			}
 			want["model"] = modelShared
-			if !tt.keepStreamOpt {
-				delete(want, "stream_options")
-			}
+			want["stream"] = true
+			want["stream_options"] = map[string]any{"include_usage": true}
 			if err := json.Unmarshal(got.Body, &gotBody); err != nil {
 				t.Fatalf("the gateway got unreadable JSON: %v\n%s", err, got.Body)
 			}

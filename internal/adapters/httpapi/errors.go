@@ -56,21 +56,22 @@ func toAPIError(err error) apiError {
 // backendsFailed picks the status for a request every backend failed: 429
 // when all were at capacity here (the SDKs retry it after Retry-After) or
 // rate limited upstream, 504 when all timed out, 503 when none could be
-// reached, else 502. The message names each backend and what went wrong.
+// reached, else 502. The message names each backend and the kind of its
+// failure, never an address or a network error (those are in the logs).
 // Anything but local overload carries x-should-retry: false.
 func backendsFailed(e *domain.BackendsFailedError) apiError {
 	timeouts, limited, unreachable, overloaded := 0, 0, 0, 0
 	parts := make([]string, len(e.Attempts))
 	for i, a := range e.Attempts {
 		parts[i] = a.Backend + ": " + describe(a)
-		switch {
-		case a.Kind == domain.FailureTimeout:
+		switch a.Kind {
+		case domain.FailureTimeout:
 			timeouts++
-		case a.Kind == domain.FailureStatus && a.Status == http.StatusTooManyRequests:
+		case domain.FailureRateLimited:
 			limited++
-		case a.Kind == domain.FailureUnreachable || a.Kind == domain.FailureCircuitOpen:
+		case domain.FailureUnreachable, domain.FailureCircuitOpen:
 			unreachable++
-		case a.Kind == domain.FailureOverloaded:
+		case domain.FailureOverloaded:
 			overloaded++
 		}
 	}
@@ -93,45 +94,41 @@ func backendsFailed(e *domain.BackendsFailedError) apiError {
 	return apiError{Status: http.StatusBadGateway, NoRetry: true, Body: openai.NewError(openai.TypeServer, msg, "", "upstream_error")}
 }
 
-// describe says what went wrong with one backend without exposing internal
-// addresses; the full error is in the logs.
+// describe says what went wrong with one backend: the kind of failure, and
+// for a model's unmet answer what it missed. What the backend said, the URL
+// it was called on and network errors stay in the logs: they may name
+// internal hosts.
 func describe(a *domain.UpstreamError) string {
 	switch a.Kind {
-	case domain.FailureTimeout:
-		return "timed out"
-	case domain.FailureUnreachable:
-		return "unreachable"
-	case domain.FailureProtocol:
+	case domain.FailureMisrouted:
+		return "misconfigured (its URL does not serve this API)"
+	case domain.FailureBadOutput:
 		if a.Message != "" {
 			return strings.TrimRight(a.Message, ". ")
 		}
-		return "sent an answer that could not be read"
-	case domain.FailureOverloaded:
-		return "at capacity"
-	case domain.FailureCircuitOpen:
-		return "skipped after repeated failures (circuit open)"
+	case domain.FailureProtocol:
+		if a.Message == "the answer broke off" {
+			return "the answer broke off"
+		}
 	}
-	if a.Message != "" {
-		return fmt.Sprintf("HTTP %d: %s", a.Status, strings.TrimRight(a.Message, ". "))
-	}
-	return fmt.Sprintf("HTTP %d", a.Status)
+	return a.Kind.String()
 }
 
-// upstreamError maps a failure that ended the request without fallback: an
-// upstream 4xx is the client's problem and keeps its status and message,
-// except the upstream refusing this service's own credentials (502).
+// upstreamError maps a failure that ended the request without fallback:
+// a request the backend rejected as invalid is the client's to fix, and
+// the backend's message, type, code and param are passed on with a 400;
+// anything else (a stream cut after it began) is a backend failure.
 func upstreamError(e *domain.UpstreamError) apiError {
-	if e.Kind == domain.FailureStatus && e.Status >= 400 && e.Status < 500 &&
-		e.Status != http.StatusUnauthorized && e.Status != http.StatusForbidden {
+	if e.Kind == domain.FailureRejected {
 		typ := e.Type
 		if typ == "" {
 			typ = openai.TypeInvalidRequest
 		}
 		msg := e.Message
 		if msg == "" {
-			msg = http.StatusText(e.Status)
+			msg = "The backend rejected the request."
 		}
-		return apiError{Status: e.Status, Body: openai.NewError(typ, msg, e.Param, e.Code)}
+		return apiError{Status: http.StatusBadRequest, Body: openai.NewError(typ, msg, e.Param, e.Code)}
 	}
 	return backendsFailed(&domain.BackendsFailedError{Model: "", Attempts: []*domain.UpstreamError{e}})
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/ollama/ollamatest"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 )
 
 const msgUser = `"messages":[{"role":"user","content":"hi"}]`
@@ -198,7 +198,7 @@ func TestUpstreamErrors(t *testing.T) {
 			},
 			model: aliasShared,
 			want: wantError{Status: 502, Type: "server_error", Code: "upstream_error",
-				MessageHas: []string{"`gpt-4`", "gateway: HTTP 500: gateway exploded", "ollama: HTTP 500: ollama exploded"}},
+				MessageHas: []string{"`gpt-4`", "gateway: server error", "ollama: server error"}, MessageLacks: []string{"exploded"}},
 			gwReqs: 1, olReqs: 1,
 		},
 		{
@@ -253,8 +253,9 @@ func TestUpstreamErrors(t *testing.T) {
 				Gateway: func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = 429, "slow down" },
 				Ollama:  func(s *ollamatest.Server) { s.Status, s.ErrorText = 429, "busy" },
 			},
-			model:  aliasShared,
-			want:   wantError{Status: 429, Type: "rate_limit_exceeded", Code: "rate_limit_exceeded", MessageHas: []string{"slow down", "busy"}},
+			model: aliasShared,
+			want: wantError{Status: 429, Type: "rate_limit_exceeded", Code: "rate_limit_exceeded",
+				MessageHas: []string{"gateway: rate limited", "ollama: rate limited"}, MessageLacks: []string{"slow down", "busy"}},
 			gwReqs: 1, olReqs: 1,
 		},
 		{
@@ -266,7 +267,7 @@ func TestUpstreamErrors(t *testing.T) {
 			},
 			model: aliasShared,
 			want: wantError{Status: 502, Type: "server_error", Code: "upstream_error",
-				MessageHas: []string{"gateway: HTTP 503: overloaded", "ollama: timed out"}},
+				MessageHas: []string{"gateway: server error", "ollama: timed out"}, MessageLacks: []string{"overloaded"}},
 			gwReqs: 1, olReqs: 1,
 		},
 		{
@@ -298,14 +299,15 @@ func TestUpstreamErrors(t *testing.T) {
 			cfg:   harnessConfig{Ollama: func(s *ollamatest.Server) { s.Status, s.ErrorText = 500, "llama runner process has terminated" }},
 			model: aliasOllama,
 			want: wantError{Status: 502, Type: "server_error", Code: "upstream_error",
-				MessageHas: []string{"ollama: HTTP 500: llama runner process has terminated"}},
+				MessageHas: []string{"ollama: server error"}, MessageLacks: []string{"llama runner"}},
 			olReqs: 1,
 		},
 		{
-			name:   "gateway refuses the service's credentials",
-			cfg:    harnessConfig{Gateway: func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = 401, "Incorrect API key provided." }},
-			model:  modelGateway,
-			want:   wantError{Status: 502, Type: "server_error", Code: "upstream_error", MessageHas: []string{"gateway", "401"}},
+			name:  "gateway refuses the service's credentials",
+			cfg:   harnessConfig{Gateway: func(s *gatewaytest.Server) { s.Status, s.ErrorMessage = 401, "Incorrect API key provided." }},
+			model: modelGateway,
+			want: wantError{Status: 502, Type: "server_error", Code: "upstream_error",
+				MessageHas: []string{"gateway: refused this service's credentials"}, MessageLacks: []string{"Incorrect API key"}},
 			gwReqs: 1,
 		},
 	}
@@ -364,19 +366,21 @@ func TestUpstreamClientErrorMessages(t *testing.T) {
 	})
 }
 
-// panicCompleter is a Completer that panics: before anything is written,
+// panicChatter is a Chatter that panics: before anything is written,
 // or, for model "after-first-chunk", once a stream has started.
-type panicCompleter struct{}
+type panicChatter struct{}
 
-func (panicCompleter) Complete(context.Context, domain.ChatRequest) (domain.Completion, domain.Route, error) {
+func (panicChatter) Chat(context.Context, domain.ChatRequest) (domain.Completion, domain.Route, error) {
 	panic("completer exploded")
 }
 
-func (panicCompleter) Stream(_ context.Context, req domain.ChatRequest, emit completion.EmitFunc) (domain.Route, error) {
+func (panicChatter) StreamChat(_ context.Context, req domain.ChatRequest, out dispatch.Out[domain.Chunk]) (domain.Route, error) {
 	if req.Model == "after-first-chunk" {
-		if err := emit(domain.Route{Backend: "double", Model: req.Model}, domain.Chunk{Content: "partial"}); err != nil {
+		out.Begin(domain.Route{Backend: "double", Model: req.Model})
+		if err := out.Send(domain.Chunk{Content: "partial"}); err != nil {
 			return domain.Route{}, err
 		}
+		_ = out.Flush()
 	}
 	panic("completer exploded mid-stream")
 }
@@ -389,7 +393,7 @@ func TestPanicRecovery(t *testing.T) {
 	core, logs := observer.New(zap.ErrorLevel)
 	router := httpapi.NewRouter(
 		httpapi.Options{CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20},
-		httpapi.Deps{Completer: panicCompleter{}, Log: zap.New(core)},
+		httpapi.Deps{Chat: panicChatter{}, Log: zap.New(core)},
 	)
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)

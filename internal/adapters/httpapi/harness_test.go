@@ -33,7 +33,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/telemetry"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
@@ -193,7 +193,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 
 	type backend struct {
 		name, protocol, url string
-		chat                ports.ChatBackend
+		client              any
 		lister              ports.ModelLister
 	}
 	backends := []backend{
@@ -205,11 +205,11 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	}
 	hb := make([]health.Backend, len(backends))
 	cb := make([]catalog.Backend, len(backends))
-	sb := make([]completion.Backend, len(backends))
+	sb := make([]dispatch.Backend, len(backends))
 	for i, b := range backends {
 		hb[i] = health.Backend{Name: b.name, Protocol: b.protocol, URL: b.url, Lister: b.lister}
 		cb[i] = catalog.Backend{Name: b.name}
-		sb[i] = completion.Backend{Name: b.name, Chat: b.chat}
+		sb[i] = dispatch.Backend{Name: b.name, Client: b.client}
 	}
 	h.checker = health.NewChecker(hb, time.Minute, 30*time.Second)
 	if !cfg.SkipCheck {
@@ -219,10 +219,10 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		cfg.AfterCheck(h)
 	}
 	cat := catalog.New(cfg.Aliases, cb, h.checker, catalogCreated)
-	svc := completion.NewService(cat, sb, telemetry.Attempts{Log: cfg.Log})
+	svc := dispatch.New(cat, sb, dispatch.Observers{telemetry.Attempts{Log: cfg.Log}, h.checker})
 	router := httpapi.NewRouter(
 		httpapi.Options{CORSOrigins: cfg.CORSOrigins, MaxBodyBytes: cfg.MaxBodyBytes, APIKeys: cfg.APIKeys, PingInterval: cfg.PingInterval},
-		httpapi.Deps{Completer: svc, Catalog: cat, Health: h.checker, Ready: cfg.Ready, Log: cfg.Log, Now: cfg.Now},
+		httpapi.Deps{Chat: svc, Catalog: cat, Health: h.checker, Ready: cfg.Ready, Log: cfg.Log, Now: cfg.Now},
 	)
 	h.srv = httptest.NewServer(router)
 	t.Cleanup(h.srv.Close)
@@ -329,6 +329,9 @@ type wantError struct {
 	Param      string
 	Code       string
 	MessageHas []string
+	// MessageLacks lists substrings the message must not contain: what a
+	// backend said, its addresses, network errors (those go to the logs).
+	MessageLacks []string
 }
 
 func nullable(s string) *string {
@@ -364,6 +367,11 @@ func checkError(t testing.TB, resp *http.Response, body []byte, want wantError) 
 	for _, s := range want.MessageHas {
 		if !strings.Contains(got.Error.Message, s) {
 			t.Errorf("error message %q does not contain %q", got.Error.Message, s)
+		}
+	}
+	for _, s := range want.MessageLacks {
+		if strings.Contains(got.Error.Message, s) {
+			t.Errorf("error message %q contains %q", got.Error.Message, s)
 		}
 	}
 	return got.Error

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -33,7 +34,7 @@ func requestID(base *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader(HeaderRequestID)
 		if !validRequestID(id) {
-			id = openai.RandomText("req_")
+			id = wire.RandomText("req_")
 		}
 		c.Header(HeaderRequestID, id)
 		ctx := domain.WithRequestID(c.Request.Context(), id)

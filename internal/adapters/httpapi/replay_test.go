@@ -29,7 +29,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/completion"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
@@ -95,9 +95,9 @@ func replayServer(t *testing.T, protocol string, up *replayUpstream) *httptest.S
 		chat = ollama.New(opts, ollama.Options{Images: replayImages{}})
 	}
 	cat := catalog.New(map[string]string{"gpt-4": "qwen2.5:32b"}, []catalog.Backend{{Name: protocol}}, unknownModels{}, time.Unix(0, 0))
-	svc := completion.NewService(cat, []completion.Backend{{Name: protocol, Chat: chat}}, nil)
+	svc := dispatch.New(cat, []dispatch.Backend{{Name: protocol, Client: chat}}, nil)
 	router := httpapi.NewRouter(httpapi.Options{CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20},
-		httpapi.Deps{Completer: svc, Catalog: cat, Health: health.NewChecker(nil, time.Hour, time.Second), Log: zap.NewNop(),
+		httpapi.Deps{Chat: svc, Catalog: cat, Health: health.NewChecker(nil, time.Hour, time.Second), Log: zap.NewNop(),
 			Now: func() time.Time { return time.Unix(1764146000, 0) }, Usage: tokenizer.New()})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)

@@ -27,13 +27,13 @@ type Options struct {
 
 // Deps are what the handlers use.
 type Deps struct {
-	Completer Completer
-	Catalog   Catalog
-	Health    HealthReporter
-	Guards    Guards // may be nil
-	Ready     *atomic.Bool
-	Log       *zap.Logger
-	Now       func() time.Time
+	Chat    Chatter
+	Catalog Catalog
+	Health  HealthReporter
+	Guards  Guards // may be nil
+	Ready   *atomic.Bool
+	Log     *zap.Logger
+	Now     func() time.Time
 	// Metrics records measurements; nil records nothing.
 	Metrics Recorder
 	// Usage counts tokens when an upstream reports none; nil leaves usage out.
@@ -62,8 +62,8 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	r.Use(requestID(d.Log), accessLog(), measure(d.Metrics), recovery(), corsMiddleware(opts.CORSOrigins))
 
-	chat := &chatHandler{completer: d.Completer, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage,
-		pingInterval: opts.PingInterval}
+	streams := &streamDeps{metrics: d.Metrics, pingInterval: opts.PingInterval}
+	chat := &chatHandler{chat: d.Chat, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage, streams: streams}
 	models := &modelsHandler{catalog: d.Catalog}
 	hh := &healthHandler{reporter: d.Health, guards: d.Guards, ready: d.Ready, now: d.Now}
 

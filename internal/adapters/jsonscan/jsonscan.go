@@ -13,9 +13,10 @@ import (
 
 // Scanner walks one JSON text. The zero value is not usable; use New.
 type Scanner struct {
-	b   []byte
-	i   int
-	buf []byte // scratch for unescaping strings
+	b    []byte
+	i    int
+	buf  []byte // scratch for unescaping strings
+	kbuf []byte // scratch for unescaping keys (Members)
 }
 
 // Reset makes the scanner read b from the start; its scratch space is kept.
@@ -76,6 +77,56 @@ func (s *Scanner) Object(member func(key []byte) bool) bool {
 		}
 	}
 }
+
+// Members calls member for each member of the object at the cursor, like
+// Object, but with every key as encoding/json reads it (escapes resolved,
+// invalid UTF-8 replaced), valid until the next key is read, and with the
+// offset at which the member begins (its key's opening quote). member must
+// consume the value; after it, Pos is the offset just past the value.
+func (s *Scanner) Members(member func(key []byte, at int) bool) bool {
+	if s.peek() != '{' {
+		return false
+	}
+	s.i++
+	if s.peek() == '}' {
+		s.i++
+		return true
+	}
+	for {
+		at := s.i
+		raw, plain, ok := s.rawString()
+		if !ok || s.peek() != ':' {
+			return false
+		}
+		key := raw
+		if !plain {
+			if key, ok = unescape(s.kbuf[:0], raw); !ok {
+				return false
+			}
+			s.kbuf = key
+		}
+		s.i++
+		if !member(key, at) {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// Pos is the cursor's offset in the text.
+func (s *Scanner) Pos() int { return s.i }
+
+// Peek returns the first byte of the value at the cursor, after white
+// space: '{', '[', '"', 't', 'f', 'n', '-' or a digit; 0 at the end.
+func (s *Scanner) Peek() byte { return s.peek() }
 
 // Array calls elem for each element of the array at the cursor.
 func (s *Scanner) Array(elem func() bool) bool {

@@ -59,13 +59,13 @@ func BenchmarkLineToClient(b *testing.B) {
 	var out []byte
 	n := 0
 	stop := errors.New("enough")
-	emit := func(c domain.Chunk) error {
+	emit := sinkFunc(func(c domain.Chunk) error {
 		out = enc.Chunk(c)
 		if n++; n == b.N {
 			return stop
 		}
 		return nil
-	}
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	if err := r.relay(&lines{}, emit); err != stop {
@@ -73,3 +73,9 @@ func BenchmarkLineToClient(b *testing.B) {
 	}
 	_ = out
 }
+
+// sinkFunc is a ports.Sink that hands each frame to a function.
+type sinkFunc func(domain.Chunk) error
+
+func (f sinkFunc) Send(c domain.Chunk) error { return f(c) }
+func (f sinkFunc) Flush() error              { return nil }

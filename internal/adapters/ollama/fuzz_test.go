@@ -27,7 +27,7 @@ func FuzzNDJSON(f *testing.F) {
 		p := plan{force: forcing(mode % 3), forcedName: "f", single: mode&4 != 0}
 		r := ndjsonReader{backend: "fuzz", plan: p, frame: func() {}, fail: func(err error) error { return err }}
 		finished := false
-		err := r.relay(bytes.NewReader(body), func(c domain.Chunk) error {
+		err := r.relay(bytes.NewReader(body), sinkFunc(func(c domain.Chunk) error {
 			if finished {
 				t.Fatal("a chunk after the finishing one")
 			}
@@ -38,7 +38,7 @@ func FuzzNDJSON(f *testing.F) {
 				}
 			}
 			return nil
-		})
+		}))
 		if err == nil && !finished {
 			t.Fatal("success without a finishing chunk")
 		}

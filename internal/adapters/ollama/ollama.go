@@ -7,16 +7,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
@@ -92,135 +90,92 @@ func checkChoices(req domain.ChatRequest) error {
 	return nil
 }
 
-// nth is the request for choice i of a fan-out: a client seed is varied so
-// the choices differ, as they do with OpenAI.
-func nth(req domain.ChatRequest, i int) domain.ChatRequest {
-	if i > 0 && req.Sampling.Seed != nil {
-		seed := *req.Sampling.Seed + int64(i)
-		req.Sampling.Seed = &seed
-	}
-	return req
-}
-
-// Complete sends a buffered chat; n > 1 fans out into concurrent requests.
-func (c *Client) Complete(ctx context.Context, req domain.ChatRequest) (domain.Completion, error) {
+// Chat answers a chat request as a stream of chunks: Ollama is always asked
+// to stream (a buffered request is assembled by the caller, so the
+// first-byte timeout bounds the wait for the first token, not the answer).
+// The request is translated once (images loaded once); n > 1 runs the
+// choices one after the other on the same concurrency slot, each with its
+// index, a client seed varied per choice so that they differ.
+func (c *Client) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sink[domain.Chunk]) error {
 	if err := checkChoices(req); err != nil {
-		return domain.Completion{}, err
+		return err
+	}
+	body, p, err := c.translate(ctx, req, true)
+	if err != nil {
+		return err
 	}
 	n := max(req.N, 1)
-	if n == 1 {
-		choice, usage, err := c.completeOne(ctx, req)
-		return domain.Completion{Choices: []domain.Choice{choice}, Usage: usage}, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := domain.Completion{Choices: make([]domain.Choice, n), Usage: &domain.Usage{}}
-	errs := make([]error, n)
-	usages := make([]*domain.Usage, n)
-	var wg sync.WaitGroup
+	total := domain.Usage{}
+	sink := choiceSink{out: out}
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out.Choices[i], usages[i], errs[i] = c.completeOne(ctx, nth(req, i))
-			out.Choices[i].Index = i
-			if errs[i] != nil {
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	// The first real failure cancelled the others; report it, not them.
-	if err := firstError(errs); err != nil {
-		return domain.Completion{}, err
-	}
-	for i, u := range usages {
-		if i == 0 {
-			out.Usage.PromptTokens = u.PromptTokens
+		choice := body
+		if opts := p.optionsFor(i); opts != nil {
+			choice.Options = opts
 		}
-		out.Usage.CompletionTokens += u.CompletionTokens
-	}
-	return out, nil
-}
-
-func firstError(errs []error) error {
-	var canceled error
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case errors.Is(err, context.Canceled):
-			canceled = err
-		default:
+		data, err := encode(choice)
+		if err != nil {
+			return err
+		}
+		sink.index, sink.last, sink.total = i, i == n-1, &total
+		if err := c.stream(ctx, data, p, &sink); err != nil {
 			return err
 		}
 	}
-	return canceled
+	return nil
 }
 
-func (c *Client) post(ctx context.Context, req domain.ChatRequest, stream bool) (*upstream.Call, plan, error) {
-	body, p, err := c.translate(ctx, req, stream)
-	if err != nil {
-		return nil, p, err
+// choiceSink numbers one choice's chunks and sums the usage of all
+// choices, reported once, on the last choice's final chunk.
+type choiceSink struct {
+	out   ports.Sink[domain.Chunk]
+	index int
+	last  bool
+	total *domain.Usage
+}
+
+func (s *choiceSink) Send(ch domain.Chunk) error {
+	ch.Index = s.index
+	if ch.Usage != nil {
+		if s.index == 0 {
+			s.total.PromptTokens = ch.Usage.PromptTokens
+		}
+		s.total.CompletionTokens += ch.Usage.CompletionTokens
+		ch.Usage = nil
+		if s.last {
+			u := *s.total
+			ch.Usage = &u
+		}
 	}
+	return s.out.Send(ch)
+}
+
+func (s *choiceSink) Flush() error { return s.out.Flush() }
+
+func encode(body ChatRequest) ([]byte, error) {
 	var data bytes.Buffer
 	enc := json.NewEncoder(&data)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(body); err != nil {
-		return nil, p, err
+		return nil, err
 	}
-	call, err := c.call.Do(ctx, http.MethodPost, "api/chat", data.Bytes())
-	return call, p, err
+	return data.Bytes(), nil
 }
 
-func (c *Client) completeOne(ctx context.Context, req domain.ChatRequest) (domain.Choice, *domain.Usage, error) {
-	var choice domain.Choice
-	call, p, err := c.post(ctx, req, false)
+func (c *Client) stream(ctx context.Context, body []byte, p plan, out ports.Sink[domain.Chunk]) error {
+	call, err := c.call.Do(ctx, http.MethodPost, "api/chat", body)
 	if err != nil {
-		return choice, nil, err
+		return err
 	}
 	defer call.Close()
-	data, err := io.ReadAll(io.LimitReader(call.Resp.Body, maxAnswer))
-	if err != nil {
-		return choice, nil, call.Fail(err)
-	}
-	call.Started()
-	var r chatResponse
-	if err := json.Unmarshal(data, &r); err != nil {
-		return choice, nil, call.Protocol("unreadable /api/chat answer: %v", err)
-	}
-	if len(r.Error) > 0 {
-		return choice, nil, inBandError(c.call.Name(), data)
-	}
-	content := r.Message.Content
-	choice.Reasoning = r.Message.Thinking
-	choice.ToolCalls = convertCalls(r.Message.ToolCalls)
-	switch p.force {
-	case forceOne:
-		choice.ToolCalls = []domain.ToolCall{{ID: openai.NewToolCallID(), Name: p.forcedName, Arguments: strings.TrimSpace(content)}}
-		content = ""
-	case forceAny:
-		call, ok := parseForcedCall(content)
-		if !ok {
-			return choice, nil, call0Error(c.call.Name(), content)
-		}
-		choice.ToolCalls = []domain.ToolCall{call}
-		content = ""
-	}
-	if p.single && len(choice.ToolCalls) > 1 {
-		choice.ToolCalls = choice.ToolCalls[:1]
-	}
-	if len(choice.ToolCalls) == 0 || content != "" {
-		choice.Content = &content
-	}
-	choice.FinishReason = finishReason(r.DoneReason, len(choice.ToolCalls) > 0)
-	return choice, r.usage(), nil
+	r := ndjsonReader{backend: c.call.Name(), where: call.Where(), plan: p, frame: call.Started, fail: call.Fail}
+	return r.relay(call.Body(out.Flush), out)
 }
 
 // convertCalls gives Ollama's calls ids and JSON-text arguments.
 func convertCalls(calls []ToolCall) []domain.ToolCall {
 	var out []domain.ToolCall
 	for _, tc := range calls {
-		out = append(out, domain.ToolCall{ID: openai.NewToolCallID(), Name: tc.Function.Name, Arguments: argumentsText(tc.Function.Arguments)})
+		out = append(out, domain.ToolCall{ID: wire.NewToolCallID(), Name: tc.Function.Name, Arguments: argumentsText(tc.Function.Arguments)})
 	}
 	return out
 }
@@ -249,63 +204,24 @@ func parseForcedCall(content string) (domain.ToolCall, bool) {
 	if json.Unmarshal([]byte(content), &w) != nil || w.Name == "" {
 		return domain.ToolCall{}, false
 	}
-	return domain.ToolCall{ID: openai.NewToolCallID(), Name: w.Name, Arguments: argumentsText(w.Arguments)}, true
+	return domain.ToolCall{ID: wire.NewToolCallID(), Name: w.Name, Arguments: argumentsText(w.Arguments)}, true
 }
 
-func call0Error(backend, content string) error {
+// call0Error is a model's answer that is not the tool call it was required
+// to make: the backend is healthy, the model fell short.
+func call0Error(backend, where, content string) error {
 	if len(content) > 200 {
 		content = content[:200] + "…"
 	}
-	return &domain.UpstreamError{Backend: backend, Kind: domain.FailureProtocol,
-		Message: "the model did not produce the required tool call: " + content}
-}
-
-// Stream sends a streamed chat and relays each NDJSON line as a chunk;
-// n > 1 streams the choices one after the other, each with its index.
-func (c *Client) Stream(ctx context.Context, req domain.ChatRequest, fn ports.ChunkFunc) error {
-	if err := checkChoices(req); err != nil {
-		return err
-	}
-	n := max(req.N, 1)
-	total := domain.Usage{}
-	for i := range n {
-		last := i == n-1
-		err := c.streamOne(ctx, nth(req, i), func(ch domain.Chunk) error {
-			ch.Index = i
-			if ch.Usage != nil {
-				if i == 0 {
-					total.PromptTokens = ch.Usage.PromptTokens
-				}
-				total.CompletionTokens += ch.Usage.CompletionTokens
-				ch.Usage = nil
-				if last {
-					u := total
-					ch.Usage = &u
-				}
-			}
-			return fn(ch)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *Client) streamOne(ctx context.Context, req domain.ChatRequest, fn ports.ChunkFunc) error {
-	call, p, err := c.post(ctx, req, true)
-	if err != nil {
-		return err
-	}
-	defer call.Close()
-	r := ndjsonReader{backend: c.call.Name(), plan: p, frame: call.Started, fail: call.Fail}
-	return r.relay(call.Body(ctx), fn)
+	return &domain.UpstreamError{Backend: backend, Kind: domain.FailureBadOutput,
+		Message: "the model did not produce the required tool call", Detail: where + ": the model answered " + content}
 }
 
 // ndjsonReader turns an /api/chat stream into chunks, one per line, until
 // the line that says done.
 type ndjsonReader struct {
 	backend string
+	where   string // the request, for errors
 	plan    plan
 	frame   func()            // called for every line (timers)
 	fail    func(error) error // classifies read errors
@@ -316,7 +232,7 @@ type ndjsonReader struct {
 // relay reads lines to the one that says done. The common line (a piece
 // of text, not the last) is read by a reflection-free fast path; any other
 // goes through encoding/json.
-func (r *ndjsonReader) relay(body io.Reader, fn ports.ChunkFunc) error {
+func (r *ndjsonReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
 	lines := upstream.NewLines(body, 4<<10, maxFrame)
 	var scan jsonscan.Scanner
 	var resp chatResponse
@@ -335,10 +251,10 @@ func (r *ndjsonReader) relay(body io.Reader, fn ports.ChunkFunc) error {
 		if !fastLine(&scan, line, &resp) {
 			resp = chatResponse{}
 			if err := json.Unmarshal(line, &resp); err != nil {
-				return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error()}
+				return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error(), Detail: r.where}
 			}
 		}
-		done, err := r.chunk(&resp, fn)
+		done, err := r.chunk(&resp, out)
 		if err != nil || done {
 			return err
 		}
@@ -382,9 +298,9 @@ func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
 }
 
 // chunk turns one decoded line into a chunk for fn; done says it was the last.
-func (r *ndjsonReader) chunk(resp *chatResponse, fn ports.ChunkFunc) (done bool, err error) {
+func (r *ndjsonReader) chunk(resp *chatResponse, out ports.Sink[domain.Chunk]) (done bool, err error) {
 	if len(resp.Error) > 0 {
-		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureStatus, Status: http.StatusInternalServerError}
+		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureServer, Detail: "error line in the stream of " + r.where}
 		upstream.ParseErrorBody(append(append([]byte(`{"error":`), resp.Error...), '}'), e)
 		return false, e
 	}
@@ -396,7 +312,7 @@ func (r *ndjsonReader) chunk(resp *chatResponse, fn ports.ChunkFunc) (done bool,
 		if content != "" {
 			d := domain.ToolCallDelta{Arguments: content}
 			if r.calls == 0 {
-				d.ID, d.Name = openai.NewToolCallID(), r.plan.forcedName
+				d.ID, d.Name = wire.NewToolCallID(), r.plan.forcedName
 				r.calls++
 			}
 			chunk.ToolCalls = append(chunk.ToolCalls, d)
@@ -406,7 +322,7 @@ func (r *ndjsonReader) chunk(resp *chatResponse, fn ports.ChunkFunc) (done bool,
 		if resp.Done {
 			tc, ok := parseForcedCall(r.forced)
 			if !ok {
-				return false, call0Error(r.backend, r.forced)
+				return false, call0Error(r.backend, r.where, r.forced)
 			}
 			chunk.ToolCalls = append(chunk.ToolCalls, domain.ToolCallDelta{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 			r.calls++
@@ -425,14 +341,7 @@ func (r *ndjsonReader) chunk(resp *chatResponse, fn ports.ChunkFunc) (done bool,
 		chunk.FinishReason = finishReason(resp.DoneReason, r.calls > 0)
 		chunk.Usage = resp.usage()
 	}
-	return resp.Done, fn(chunk)
-}
-
-// inBandError wraps an {"error":"…"} Ollama sent with a 200 status.
-func inBandError(backend string, body []byte) error {
-	e := &domain.UpstreamError{Backend: backend, Kind: domain.FailureStatus, Status: http.StatusInternalServerError}
-	upstream.ParseErrorBody(body, e)
-	return e
+	return resp.Done, out.Send(chunk)
 }
 
 type tagsWire struct {

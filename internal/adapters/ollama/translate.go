@@ -1,12 +1,15 @@
 package ollama
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -70,11 +73,30 @@ const (
 	forceAny          // the answer is {"name": …, "arguments": {…}}
 )
 
-// plan is what translating a request decided, needed to read the answer.
+// plan is what translating a request decided, needed to read the answer
+// and to vary it per choice.
 type plan struct {
 	force      forcing
 	forcedName string
 	single     bool // parallel_tool_calls false: keep the first call only
+	// options and seed, kept to give each further choice its own seed.
+	options map[string]json.RawMessage
+	seed    *int64
+}
+
+// optionsFor returns the options of choice i: a client seed is varied per
+// choice so that the choices differ, as they do with OpenAI.
+func (p plan) optionsFor(i int) json.RawMessage {
+	if i == 0 || p.seed == nil {
+		return nil
+	}
+	opts := make(map[string]json.RawMessage, len(p.options))
+	for k, v := range p.options {
+		opts[k] = v
+	}
+	opts["seed"], _ = json.Marshal(*p.seed + int64(i))
+	b, _ := json.Marshal(opts)
+	return b
 }
 
 // Translate returns the /api/chat body for req, as it would be sent.
@@ -116,13 +138,20 @@ func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream b
 			}
 		}
 	}
-	opts, err := c.options(req)
+	ext, err := readExtras(req.Passthrough)
 	if err != nil {
 		return out, p, err
 	}
-	out.Options = opts
-	out.KeepAlive = req.Ollama.KeepAlive
-	out.Think = req.Ollama.Think
+	p.options, err = c.options(req, ext.options)
+	if err != nil {
+		return out, p, err
+	}
+	if len(p.options) > 0 {
+		out.Options, _ = json.Marshal(p.options)
+	}
+	p.seed = req.Sampling.Seed
+	out.KeepAlive = ext.keepAlive
+	out.Think = ext.think
 	if out.Think == nil && req.ReasoningEffort != "" {
 		out.Think = thinkFor(req.ReasoningEffort)
 	}
@@ -136,11 +165,11 @@ func (c *Client) message(ctx context.Context, i int, m domain.Message, names map
 		role = domain.RoleSystem
 	}
 	msg := Message{Role: role, Content: m.Content}
-	for j, url := range m.Images {
+	for j, im := range m.Images {
 		if c.images == nil {
 			return msg, domain.Invalid(param+".content", "Images are not supported by this backend.")
 		}
-		b64, err := c.images.Load(ctx, url)
+		b64, err := im.Load(ctx, c.images.Load)
 		if err != nil {
 			if ctx.Err() != nil {
 				return msg, ctx.Err()
@@ -149,19 +178,11 @@ func (c *Client) message(ctx context.Context, i int, m domain.Message, names map
 		}
 		msg.Images = append(msg.Images, b64)
 	}
-	for j, tc := range m.ToolCalls {
+	for _, tc := range m.ToolCalls {
 		names[tc.ID] = tc.Name
-		args := strings.TrimSpace(tc.Arguments)
-		if args == "" {
-			args = "{}"
-		}
-		if !json.Valid([]byte(args)) || args[0] != '{' {
-			p := fmt.Sprintf("%s.tool_calls[%d].function.arguments", param, j)
-			return msg, domain.Invalid(p, "Invalid '%s': expected a JSON object encoded as a string.", p)
-		}
 		var call ToolCall
 		call.Function.Name = tc.Name
-		call.Function.Arguments = json.RawMessage(args)
+		call.Function.Arguments = argumentsObject(tc.Arguments)
 		msg.ToolCalls = append(msg.ToolCalls, call)
 	}
 	if role == domain.RoleTool {
@@ -171,6 +192,24 @@ func (c *Client) message(ctx context.Context, i int, m domain.Message, names map
 		}
 	}
 	return msg, nil
+}
+
+// argumentsObject turns a past call's arguments into the JSON object Ollama
+// requires. OpenAI takes any string there, and a conversation may hold
+// arguments that are not an object: a call the model cut short at the
+// token cap (finish_reason "length"), or a model that wrote an array. Such
+// arguments go as {"raw_arguments": "<the text as it was>"}, so the
+// history stays readable to the model and the agent loop goes on.
+func argumentsObject(args string) json.RawMessage {
+	t := strings.TrimSpace(args)
+	if t == "" {
+		return json.RawMessage(`{}`)
+	}
+	if t[0] == '{' && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
+	}
+	b, _ := json.Marshal(map[string]string{"raw_arguments": args})
+	return b
 }
 
 // tools decides what the model is offered: nothing for tool_choice none;
@@ -250,10 +289,10 @@ func thinkFor(effort string) json.RawMessage {
 // options merges the client's Ollama options with the OpenAI sampling
 // fields it sent (those win) and the configured num_ctx for the model
 // (unless the client set one).
-func (c *Client) options(req domain.ChatRequest) (json.RawMessage, error) {
+func (c *Client) options(req domain.ChatRequest, client json.RawMessage) (map[string]json.RawMessage, error) {
 	opts := map[string]json.RawMessage{}
-	if len(req.Ollama.Options) > 0 {
-		if err := json.Unmarshal(req.Ollama.Options, &opts); err != nil {
+	if len(client) > 0 {
+		if err := json.Unmarshal(client, &opts); err != nil {
 			return nil, domain.Invalid("options", "Invalid 'options': expected an object of Ollama model options.")
 		}
 	}
@@ -288,8 +327,78 @@ func (c *Client) options(req domain.ChatRequest) (json.RawMessage, error) {
 			set("num_ctx", n)
 		}
 	}
-	if len(opts) == 0 {
-		return nil, nil
+	return opts, nil
+}
+
+// extras are the Ollama settings a client may send in the request body
+// (the SDKs' extra_body): options, keep_alive and think.
+type extras struct {
+	options, keepAlive, think json.RawMessage
+}
+
+// readExtras reads the extras from the client's body, when the request
+// carries it (a wire.ChatBody), checking their types.
+func readExtras(passthrough any) (extras, error) {
+	var ext extras
+	body, ok := passthrough.(wire.ChatBody)
+	if !ok {
+		return ext, nil
 	}
-	return json.Marshal(opts)
+	var sc jsonscan.Scanner
+	sc.Reset(body)
+	sc.Members(func(key []byte, _ int) bool {
+		start := sc.Pos()
+		if !sc.Skip() {
+			return false
+		}
+		v := json.RawMessage(bytes.TrimSpace(body[start:sc.Pos()]))
+		if string(v) == "null" {
+			return true
+		}
+		switch string(key) {
+		case "options":
+			ext.options = v
+		case "keep_alive":
+			ext.keepAlive = v
+		case "think":
+			ext.think = v
+		}
+		return true
+	})
+	if v := ext.options; v != nil && v[0] != '{' {
+		return ext, domain.Invalid("options", "Invalid type for 'options': expected an object of Ollama model options, but got %s instead.", kind(v))
+	}
+	if v := ext.keepAlive; v != nil && v[0] != '"' && v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return ext, domain.Invalid("keep_alive", "Invalid type for 'keep_alive': expected a duration string or a number of seconds, but got %s instead.", kind(v))
+	}
+	if v := ext.think; v != nil && v[0] != '"' && v[0] != 't' && v[0] != 'f' {
+		return ext, domain.Invalid("think", "Invalid type for 'think': expected a boolean or a level ('low', 'medium', 'high'), but got %s instead.", kind(v))
+	}
+	ext.options = compact(ext.options)
+	return ext, nil
+}
+
+func kind(v []byte) string {
+	switch v[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
+
+func compact(v json.RawMessage) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return v
+	}
+	return b.Bytes()
 }

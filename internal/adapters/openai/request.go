@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -49,11 +50,6 @@ type requestWire struct {
 	Audio            json.RawMessage            `json:"audio"`
 	Prediction       json.RawMessage            `json:"prediction"`
 	WebSearchOptions json.RawMessage            `json:"web_search_options"`
-
-	// Ollama extras, reachable through the SDKs' extra_body.
-	Options   json.RawMessage `json:"options"`
-	KeepAlive json.RawMessage `json:"keep_alive"`
-	Think     json.RawMessage `json:"think"`
 }
 
 type streamOptions struct {
@@ -112,11 +108,12 @@ type responseFormatWire struct {
 }
 
 // MaxChoices caps n, as OpenAI does.
-const MaxChoices = 128
+const MaxChoices = wire.MaxChoices
 
 // DecodeChatRequest parses and validates a Chat Completions request body.
 // Every client mistake comes back as *domain.InvalidRequestError naming the
-// offending field. The returned request keeps body as Raw.
+// offending field. The returned request carries body as its Passthrough
+// (a wire.ChatBody), for backends that forward it.
 func DecodeChatRequest(body []byte) (domain.ChatRequest, error) {
 	var req domain.ChatRequest
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -132,16 +129,19 @@ func DecodeChatRequest(body []byte) (domain.ChatRequest, error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return req, jsonError("", err)
 	}
+	if err := checkKeys(body, chatShape); err != nil {
+		return req, err
+	}
 	d := decoder{w: &w, req: &req}
 	for _, step := range []func() error{
 		d.model, d.messages, d.stream, d.sampling, d.choices, d.tools, d.legacyFunctions,
-		d.toolChoice, d.responseFormat, d.unsupported, d.extras,
+		d.toolChoice, d.responseFormat, d.unsupported,
 	} {
 		if err := step(); err != nil {
 			return req, err
 		}
 	}
-	req.Raw = body
+	req.Passthrough = wire.ChatBody(body)
 	return req, nil
 }
 
@@ -489,29 +489,6 @@ func (d decoder) unsupported() error {
 	return nil
 }
 
-func (d decoder) extras() error {
-	w, o := d.w, &d.req.Ollama
-	if len(w.Options) > 0 && string(w.Options) != "null" {
-		if jsonKind(w.Options) != "an object" {
-			return domain.Invalid("options", "Invalid type for 'options': expected an object of Ollama model options, but got %s instead.", jsonKind(w.Options))
-		}
-		o.Options = compact(w.Options)
-	}
-	if len(w.KeepAlive) > 0 && string(w.KeepAlive) != "null" {
-		if k := jsonKind(w.KeepAlive); k != "a string" && k != "a number" {
-			return domain.Invalid("keep_alive", "Invalid type for 'keep_alive': expected a duration string or a number of seconds, but got %s instead.", k)
-		}
-		o.KeepAlive = compact(w.KeepAlive)
-	}
-	if len(w.Think) > 0 && string(w.Think) != "null" {
-		if k := jsonKind(w.Think); k != "a string" && k != "a boolean" {
-			return domain.Invalid("think", "Invalid type for 'think': expected a boolean or a level ('low', 'medium', 'high'), but got %s instead.", k)
-		}
-		o.Think = compact(w.Think)
-	}
-	return nil
-}
-
 func compact(raw json.RawMessage) []byte {
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
@@ -655,7 +632,7 @@ func decodeContent(param string, raw json.RawMessage, role string, m *domain.Mes
 			if p.ImageURL == nil || p.ImageURL.URL == nil || *p.ImageURL.URL == "" {
 				return domain.Invalid(pparam+".image_url.url", "Missing required parameter: '%s.image_url.url'.", pparam)
 			}
-			m.Images = append(m.Images, *p.ImageURL.URL)
+			m.Images = append(m.Images, domain.NewImage(*p.ImageURL.URL))
 			continue
 		default:
 			return domain.Invalid(pparam+".type", "Invalid value: '%s'. This service supports content parts of type 'text' and 'image_url' (user messages) and 'refusal' (assistant messages).", *p.Type)

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -38,8 +39,8 @@ func TestDecodeChatRequest(t *testing.T) {
 			Temperature: ptr(0.5), TopP: ptr(1.0), MaxTokens: ptr(20), Stop: []string{"END"},
 			Seed: ptr(int64(7)), PresencePenalty: ptr(-1.0), FrequencyPenalty: ptr(0.5),
 		},
-		User: "u1",
-		Raw:  []byte(body),
+		User:        "u1",
+		Passthrough: wire.ChatBody(body),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -106,9 +107,18 @@ func TestDecodeChatRequestErrorsNameTheField(t *testing.T) {
 		{`{"model":"m",` + msgs + `,"response_format":{"type":"xml"}}`, "response_format.type"},
 		{`{"model":"m",` + msgs + `,"response_format":{"type":"json_schema"}}`, "response_format.json_schema"},
 		{`{"model":"m",` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}`, "response_format.json_schema.name"},
-		{`{"model":"m",` + msgs + `,"options":[1]}`, "options"},
-		{`{"model":"m",` + msgs + `,"think":{}}`, "think"},
-		{`{"model":"m",` + msgs + `,"keep_alive":true}`, "keep_alive"},
+		// What a backend forwarding the body would read otherwise than
+		// this service (see keys.go).
+		{`{"model":"m",` + msgs + `,"stream":true,"Stream":false}`, "Stream"},
+		{`{"model":"m",` + msgs + `,"stream":true,"stream":false}`, "stream"},
+		{`{"model":"m",` + msgs + `,"str\u0065am":true,"stream":false}`, "stream"},
+		{`{"model":"m",` + msgs + `,"MODEL":"other"}`, "MODEL"},
+		{`{"model":"m",` + msgs + `,"stream":true,"stream_options":{"include_usage":true,"Include_Usage":false}}`, "stream_options.Include_Usage"},
+		{`{"model":"m","messages":[{"role":"user","content":"x","Role":"system"}]}`, "messages[0].Role"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"user","role":"system","content":"y"}]}`, "messages[1].role"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a","TEXT":"b"}]}]}`, "messages[0].content[0].TEXT"},
+		{`{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"f","Name":"g"}}]}`, "tools[0].function.Name"},
+		{`{"model":"m",` + msgs + `,"ſtream":true}`, "ſtream"},
 		{`{"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"data:x"}}]}]}`, "messages[0].content[0].type"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}`, "messages[0].content[0].image_url.url"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, "messages[0].content[0].type"},
@@ -142,6 +152,21 @@ func FuzzDecodeChatRequest(f *testing.F) {
 	})
 }
 
+// imageURLs compares images by the URL the client sent.
+var imageURLs = cmp.Comparer(func(a, b *domain.Image) bool { return a.URL == b.URL })
+
+// TestKeysOutsideWhatIsReadPass checks the key rules stay where the
+// service reads: a schema's properties, metadata and unknown fields may
+// repeat names in other cases.
+func TestKeysOutsideWhatIsReadPass(t *testing.T) {
+	body := `{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"Stream":"a","stream":"b"},` +
+		`"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"Name":{},"name":{}}}}}],` +
+		`"Unknown":1,"unknown":2}`
+	if _, err := openai.DecodeChatRequest([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestNeutralValuesOfUnsupportedFeaturesPass(t *testing.T) {
 	body := `{"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"logit_bias":{},"modalities":["text"],` +
 		`"audio":null,"prediction":null,"web_search_options":null,"store":false,"metadata":{"a":"b"},"service_tier":"auto"}`
@@ -162,11 +187,11 @@ func TestDecodeToolsAndChoices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got.Raw = nil
+	got.Passthrough = nil
 	want := domain.ChatRequest{
 		Model: "m",
 		Messages: []domain.Message{
-			{Role: "user", Content: "look", Images: []string{"data:image/png;base64,AA=="}},
+			{Role: "user", Content: "look", Images: []*domain.Image{domain.NewImage("data:image/png;base64,AA==")}},
 			{Role: "assistant", ToolCalls: []domain.ToolCall{{ID: "call_1", Name: "f", Arguments: "{}"}}},
 			{Role: "tool", Content: "ok", ToolCallID: "call_1"},
 		},
@@ -175,9 +200,8 @@ func TestDecodeToolsAndChoices(t *testing.T) {
 		ParallelToolCalls: ptr(false),
 		ResponseFormat:    &domain.ResponseFormat{Type: "json_schema", Name: "out", Schema: []byte(`{"type":"object"}`), Strict: ptr(true)},
 		N:                 3, Logprobs: true, TopLogprobs: ptr(2), ReasoningEffort: "low",
-		Ollama: domain.OllamaExtras{Options: []byte(`{"num_ctx":4096}`), KeepAlive: []byte(`"5m"`), Think: []byte(`false`)},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, imageURLs); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 

@@ -2,38 +2,12 @@ package openai
 
 import (
 	"encoding/json"
-	"math/rand/v2"
+	"math"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
-
-// NewCompletionID returns a fresh id such as chatcmpl-Q2V7… (26 random
-// base32 characters).
-func NewCompletionID() string { return RandomText("chatcmpl-") }
-
-// NewToolCallID returns a fresh tool call id, call_ and 26 random characters.
-func NewToolCallID() string { return RandomText("call_") }
-
-const base32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-
-// RandomText returns prefix and 26 random base32 characters (130 bits) from
-// the runtime's per-thread generator: unique for ids, cheap on the request
-// path, not meant as a secret.
-func RandomText(prefix string) string {
-	b := make([]byte, len(prefix)+26)
-	copy(b, prefix)
-	tail := b[len(prefix):]
-	for i := 0; i < len(tail); i += 12 {
-		r := rand.Uint64()
-		for j := i; j < i+12 && j < len(tail); j++ {
-			tail[j] = base32[r&31]
-			r >>= 5
-		}
-	}
-	return string(b)
-}
 
 // Completion is the chat.completion object.
 type Completion struct {
@@ -125,7 +99,7 @@ func NewCompletion(id string, created int64, model string, c domain.Completion, 
 		}
 		lp := null
 		if len(ch.Logprobs) > 0 {
-			lp = ch.Logprobs
+			lp = appendLogprobs(nil, ch.Logprobs)
 		}
 		out.Choices[i] = Choice{Index: ch.Index, Message: msg, Logprobs: lp, FinishReason: finish}
 	}
@@ -146,11 +120,11 @@ type ChunkEncoder struct {
 func NewChunkEncoder(id string, created int64, model string, legacy bool) *ChunkEncoder {
 	h := make([]byte, 0, 96+len(id)+len(model))
 	h = append(h, `data: {"id":`...)
-	h = AppendString(h, id)
+	h = wire.AppendString(h, id)
 	h = append(h, `,"object":"chat.completion.chunk","created":`...)
 	h = strconv.AppendInt(h, created, 10)
 	h = append(h, `,"model":`...)
-	h = AppendString(h, model)
+	h = wire.AppendString(h, model)
 	h = append(h, `,"choices":[`...)
 	return &ChunkEncoder{head: h, buf: make([]byte, 0, 512), legacy: legacy}
 }
@@ -180,7 +154,7 @@ func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
 	switch {
 	case c.Content != "":
 		field("content")
-		b = AppendString(b, c.Content)
+		b = wire.AppendString(b, c.Content)
 	case first && len(c.ToolCalls) > 0:
 		field("content")
 		b = append(b, "null"...)
@@ -190,11 +164,11 @@ func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
 	}
 	if c.Reasoning != "" {
 		field("reasoning_content")
-		b = AppendString(b, c.Reasoning)
+		b = wire.AppendString(b, c.Reasoning)
 	}
 	if c.Refusal != "" {
 		field("refusal")
-		b = AppendString(b, c.Refusal)
+		b = wire.AppendString(b, c.Refusal)
 	}
 	if len(c.ToolCalls) > 0 {
 		if e.legacy {
@@ -212,7 +186,7 @@ func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
 				b = strconv.AppendInt(b, int64(tc.Index), 10)
 				if tc.ID != "" {
 					b = append(b, `,"id":`...)
-					b = AppendString(b, tc.ID)
+					b = wire.AppendString(b, tc.ID)
 					b = append(b, `,"type":"function"`...)
 				}
 				b = append(b, `,"function":`...)
@@ -224,7 +198,7 @@ func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
 	}
 	b = append(b, `},"logprobs":`...)
 	if len(c.Logprobs) > 0 {
-		b = append(b, c.Logprobs...)
+		b = appendLogprobs(b, c.Logprobs)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -235,7 +209,7 @@ func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
 	case e.legacy && c.FinishReason == domain.FinishToolCalls:
 		b = append(b, `"function_call"`...)
 	default:
-		b = AppendString(b, c.FinishReason)
+		b = wire.AppendString(b, c.FinishReason)
 	}
 	b = append(b, "}]}\n\n"...)
 	e.buf = b
@@ -248,11 +222,11 @@ func appendFunction(b []byte, name, args string) []byte {
 	b = append(b, '{')
 	if name != "" {
 		b = append(b, `"name":`...)
-		b = AppendString(b, name)
+		b = wire.AppendString(b, name)
 		b = append(b, ',')
 	}
 	b = append(b, `"arguments":`...)
-	b = AppendString(b, args)
+	b = wire.AppendString(b, args)
 	return append(b, '}')
 }
 
@@ -298,70 +272,18 @@ func ErrorFrame(body ErrorBody) []byte {
 	return append(b, "\n\n"...)
 }
 
-const hex = "0123456789abcdef"
-
-// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as encoding/json does; HTML characters are left alone.
-func AppendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // AppendJSON appends c as JSON, byte for byte what encoding/json writes for
 // it except that <, > and & are not escaped (as for stream chunks). It keeps
 // the buffered answer off reflection.
 func (c *Completion) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = AppendString(b, c.ID)
+	b = wire.AppendString(b, c.ID)
 	b = append(b, `,"object":`...)
-	b = AppendString(b, c.Object)
+	b = wire.AppendString(b, c.Object)
 	b = append(b, `,"created":`...)
 	b = strconv.AppendInt(b, c.Created, 10)
 	b = append(b, `,"model":`...)
-	b = AppendString(b, c.Model)
+	b = wire.AppendString(b, c.Model)
 	b = append(b, `,"choices":[`...)
 	for i := range c.Choices {
 		if i > 0 {
@@ -387,14 +309,14 @@ func (ch *Choice) appendJSON(b []byte) []byte {
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, int64(ch.Index), 10)
 	b = append(b, `,"message":{"role":`...)
-	b = AppendString(b, m.Role)
+	b = wire.AppendString(b, m.Role)
 	b = append(b, `,"content":`...)
 	b = appendNullable(b, m.Content)
 	b = append(b, `,"refusal":`...)
 	b = appendNullable(b, m.Refusal)
 	if m.ReasoningContent != "" {
 		b = append(b, `,"reasoning_content":`...)
-		b = AppendString(b, m.ReasoningContent)
+		b = wire.AppendString(b, m.ReasoningContent)
 	}
 	if len(m.ToolCalls) > 0 {
 		b = append(b, `,"tool_calls":[`...)
@@ -403,22 +325,22 @@ func (ch *Choice) appendJSON(b []byte) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"id":`...)
-			b = AppendString(b, tc.ID)
+			b = wire.AppendString(b, tc.ID)
 			b = append(b, `,"type":`...)
-			b = AppendString(b, tc.Type)
+			b = wire.AppendString(b, tc.Type)
 			b = append(b, `,"function":{"name":`...)
-			b = AppendString(b, tc.Function.Name)
+			b = wire.AppendString(b, tc.Function.Name)
 			b = append(b, `,"arguments":`...)
-			b = AppendString(b, tc.Function.Arguments)
+			b = wire.AppendString(b, tc.Function.Arguments)
 			b = append(b, `}}`...)
 		}
 		b = append(b, ']')
 	}
 	if f := m.FunctionCall; f != nil {
 		b = append(b, `,"function_call":{"name":`...)
-		b = AppendString(b, f.Name)
+		b = wire.AppendString(b, f.Name)
 		b = append(b, `,"arguments":`...)
-		b = AppendString(b, f.Arguments)
+		b = wire.AppendString(b, f.Arguments)
 		b = append(b, '}')
 	}
 	if len(m.Annotations) > 0 {
@@ -432,7 +354,7 @@ func (ch *Choice) appendJSON(b []byte) []byte {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"finish_reason":`...)
-	b = AppendString(b, ch.FinishReason)
+	b = wire.AppendString(b, ch.FinishReason)
 	return append(b, '}')
 }
 
@@ -440,5 +362,57 @@ func appendNullable(b []byte, s *string) []byte {
 	if s == nil {
 		return append(b, "null"...)
 	}
-	return AppendString(b, *s)
+	return wire.AppendString(b, *s)
+}
+
+// NewCompletionID returns a fresh id such as chatcmpl-Q2V7… (26 random
+// base32 characters).
+func NewCompletionID() string { return wire.RandomText("chatcmpl-") }
+
+// appendLogprobs writes a choice's logprobs object: {"content":[…],"refusal":null}.
+func appendLogprobs(b []byte, lps []domain.TokenLogprob) []byte {
+	b = append(b, `{"content":[`...)
+	for i, lp := range lps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendTokenLogprob(b, lp.Token, lp.Logprob, lp.Bytes)
+		b = append(b, `,"top_logprobs":[`...)
+		for j, t := range lp.Top {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendTokenLogprob(b, t.Token, t.Logprob, t.Bytes)
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, `],"refusal":null}`...)
+}
+
+// appendTokenLogprob writes {"token":…,"logprob":…,"bytes":[…] without
+// the closing brace.
+func appendTokenLogprob(b []byte, token string, logprob float64, bytes []byte) []byte {
+	b = append(b, `{"token":`...)
+	b = wire.AppendString(b, token)
+	b = append(b, `,"logprob":`...)
+	b = AppendLogprob(b, logprob)
+	b = append(b, `,"bytes":[`...)
+	for k, c := range bytes {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(c), 10)
+	}
+	return append(b, ']')
+}
+
+// AppendLogprob writes a log probability as a JSON number; one JSON cannot
+// hold (-Inf, NaN) is written as -9999, the value OpenAI uses for a token
+// of no probability.
+func AppendLogprob(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < -9999 {
+		v = -9999
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }

@@ -3,49 +3,14 @@ package openai_test
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai/openaispec"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
-
-func TestAppendStringRoundTrips(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", `quote " and \ backslash`, "new\nline\ttab\rcr", "\x00\x01\x1f control",
-		"<html> & friends", "emoji 👋🏽 and 日本語", "\u2028 line sep \u2029", "bad \xff\xfe utf8", "trailing \xe2\x82",
-	} {
-		b := openai.AppendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q encoded as invalid JSON %s: %v", s, b, err)
-		}
-		// encoding/json is the reference: each invalid byte becomes U+FFFD.
-		ref, _ := json.Marshal(s)
-		var want string
-		_ = json.Unmarshal(ref, &want)
-		if got != want {
-			t.Errorf("%q -> %s -> %q", s, b, got)
-		}
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	f.Add("hello \"world\"\n")
-	f.Add("\xff")
-	f.Fuzz(func(t *testing.T, s string) {
-		b := openai.AppendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("invalid JSON for %q: %s", s, b)
-		}
-		if utf8.ValidString(s) && got != s {
-			t.Fatalf("%q round-tripped to %q", s, got)
-		}
-	})
-}
 
 func TestChunkEncoderFrames(t *testing.T) {
 	enc := openai.NewChunkEncoder("chatcmpl-abc", 1700000000, "gpt-4", false)
@@ -112,7 +77,10 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{Choices: []domain.Choice{{Content: &text}}},
 		{Choices: []domain.Choice{{Content: &text, Reasoning: "hmm", FinishReason: "length"}}, Usage: &domain.Usage{PromptTokens: 3, CompletionTokens: 4}},
 		{Choices: []domain.Choice{{ToolCalls: []domain.ToolCall{{ID: "call_1", Name: "f", Arguments: `{"a":1}`}, {ID: "call_2", Name: "g"}}, FinishReason: "tool_calls"}}},
-		{Choices: []domain.Choice{{Refusal: &refusal, Logprobs: []byte(`{"content":[],"refusal":null}`)}, {Index: 1, Content: &text}}},
+		{Choices: []domain.Choice{{Refusal: &refusal, Logprobs: []domain.TokenLogprob{
+			{Token: "Hi", Logprob: -0.25, Bytes: []byte("Hi"), Top: []domain.TopLogprob{{Token: "Hi", Logprob: -0.25, Bytes: []byte("Hi")}, {Token: "Hey", Logprob: -1.5e-7}}},
+			{Token: "\xe2", Logprob: math.Inf(-1), Bytes: []byte{0xe2}},
+		}}, {Index: 1, Content: &text}}},
 	} {
 		for _, legacy := range []bool{false, true} {
 			v := openai.NewCompletion("chatcmpl-x", 42, "gpt-4", c, legacy)

@@ -39,10 +39,20 @@ func NewLogger(level, format string, w io.Writer) (log *zap.Logger, stop func() 
 }
 
 // Attempts logs and counts every backend attempt; it implements
-// completion.Observer. Metrics may be nil.
+// dispatch.Observer. Metrics may be nil.
 type Attempts struct {
 	Log     *zap.Logger
 	Metrics *Metrics
+	// Settings name, per backend, the configuration keys to check when
+	// it refuses the service's credentials or its URL; may be nil.
+	Settings map[string]BackendSettings
+}
+
+// BackendSettings name where a backend's credentials and URL are set, as a
+// user would look for them: "GATEWAY_API_KEY (gateway.api_key)".
+type BackendSettings struct {
+	APIKey string
+	URL    string
 }
 
 // Attempted logs one attempt and its outcome.
@@ -76,5 +86,24 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 	if err != nil {
 		fields = append(fields, zap.Error(err))
 	}
+	var ue *domain.UpstreamError
+	if errors.As(err, &ue) && ue.Misconfigured() {
+		fields = append(fields, zap.String("check", a.check(route.Backend, ue.Kind)))
+	}
 	ce.Write(fields...)
+}
+
+// check says which setting to look at when a backend refuses the service.
+func (a Attempts) check(backend string, kind domain.FailureKind) string {
+	s, ok := a.Settings[backend]
+	if kind == domain.FailureUnauthorized {
+		if ok && s.APIKey != "" {
+			return "the backend refused this service's credentials: check " + s.APIKey
+		}
+		return "the backend refused this service's credentials: check its api_key setting"
+	}
+	if ok && s.URL != "" {
+		return "the backend does not know the path it was called on: check " + s.URL + " (an OpenAI-compatible base URL usually ends in /v1)"
+	}
+	return "the backend does not know the path it was called on: check its url setting"
 }

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"net/http"
 	"runtime"
 	"strconv"
 	"time"
@@ -156,8 +155,9 @@ func (m *Metrics) Attempt(ctx context.Context, route domain.Route, elapsed time.
 
 // Outcome classifies an attempt's result into a bounded label value:
 // success, cancelled, timeout, unreachable, overloaded (this service's
-// limit), circuit_open, rate_limited, model_missing, invalid (the upstream
-// refused the request as bad), or error.
+// limit), circuit_open, rate_limited, model_missing, unauthorized,
+// misrouted (a wrong base URL), invalid (the request was refused as bad),
+// bad_output (the model's answer did not meet the request), or error.
 func Outcome(ctx context.Context, err error) string {
 	var ue *domain.UpstreamError
 	switch {
@@ -167,20 +167,28 @@ func Outcome(ctx context.Context, err error) string {
 		return "cancelled"
 	case !errors.As(err, &ue):
 		return "invalid"
-	case ue.Kind == domain.FailureTimeout:
+	}
+	switch ue.Kind {
+	case domain.FailureTimeout:
 		return "timeout"
-	case ue.Kind == domain.FailureUnreachable:
+	case domain.FailureUnreachable:
 		return "unreachable"
-	case ue.Kind == domain.FailureOverloaded:
+	case domain.FailureOverloaded:
 		return "overloaded"
-	case ue.Kind == domain.FailureCircuitOpen:
+	case domain.FailureCircuitOpen:
 		return "circuit_open"
-	case ue.ModelMissing():
+	case domain.FailureModelMissing:
 		return "model_missing"
-	case ue.Kind == domain.FailureStatus && ue.Status == http.StatusTooManyRequests:
+	case domain.FailureRateLimited:
 		return "rate_limited"
-	case ue.Kind == domain.FailureStatus && ue.Status < 500:
+	case domain.FailureUnauthorized:
+		return "unauthorized"
+	case domain.FailureMisrouted:
+		return "misrouted"
+	case domain.FailureRejected:
 		return "invalid"
+	case domain.FailureBadOutput:
+		return "bad_output"
 	}
 	return "error"
 }

@@ -39,11 +39,15 @@ type Options struct {
 // Timeouts bound one upstream request. Zero disables a limit.
 type Timeouts struct {
 	Connect time.Duration // TCP (and TLS) connection set-up
-	// FirstByte limits the wait for the first frame of a stream, or for a
-	// whole buffered answer.
+	// FirstByte limits the wait for the answer's first frame (its first
+	// token): chat answers are always streamed from the upstream, so it
+	// never bounds the length of an answer. For calls answered in one
+	// piece (embeddings, model lists) it bounds the wait for the answer.
 	FirstByte time.Duration
-	Idle      time.Duration // the longest gap between two stream frames
-	Total     time.Duration // the whole request, stream included
+	Idle      time.Duration // the longest gap between two frames
+	// Total bounds the whole request, answer included: a generous cap on
+	// runaway answers, not a health signal.
+	Total time.Duration
 }
 
 // Retry says how a failure is retried on the same backend before the
@@ -96,12 +100,11 @@ func (c *Caller) Name() string { return c.opts.Name }
 // Cancel causes of a request that ran out of time.
 var (
 	errFirstByteTimeout = errors.New("no answer within the first-byte timeout")
-	errIdleTimeout      = errors.New("the stream stalled longer than the idle timeout")
-	errTotalTimeout     = errors.New("the request ran longer than the total timeout")
+	errIdleTimeout      = errors.New("the answer stalled longer than the idle timeout")
 )
 
 func isTimeoutCause(err error) bool {
-	return err == errFirstByteTimeout || err == errIdleTimeout || err == errTotalTimeout
+	return err == errFirstByteTimeout || err == errIdleTimeout || err == domain.ErrTotalTimeout
 }
 
 // Call is one request in flight. Close must be called.
@@ -114,7 +117,8 @@ type Call struct {
 	idleAfter time.Duration
 	total     *time.Timer
 	name      string
-	answered  bool // a frame arrived: a break now is a cut answer, not an unreachable backend
+	where     string // method and URL, for the logs
+	answered  bool   // a frame arrived: a break now is a cut answer, not an unreachable backend
 }
 
 // Do sends a request and returns the response when its status is 2xx; any
@@ -124,8 +128,8 @@ type Call struct {
 func (c *Caller) Do(ctx context.Context, method, path string, body []byte) (*Call, error) {
 	attempts := max(c.opts.Retry.Attempts, 1)
 	for try := 1; ; try++ {
-		call, err := c.do(ctx, method, path, body)
-		if err == nil || try >= attempts || ctx.Err() != nil {
+		call, err, again := c.do(ctx, method, path, body)
+		if err == nil || !again || try >= attempts || ctx.Err() != nil {
 			return call, err
 		}
 		wait, ok := c.retryAfter(err, try)
@@ -138,25 +142,20 @@ func (c *Caller) Do(ctx context.Context, method, path string, body []byte) (*Cal
 	}
 }
 
-// retryAfter says whether err may be retried and after how long: full
-// jitter over an exponential backoff, or the upstream's Retry-After.
+// retryAfter says after how long a failure worth retrying (see do) is
+// retried: the upstream's Retry-After, or full jitter over an exponential
+// backoff.
 func (c *Caller) retryAfter(err error, try int) (time.Duration, bool) {
 	var ue *domain.UpstreamError
 	if !errors.As(err, &ue) {
 		return 0, false
 	}
-	switch {
-	case ue.Kind == domain.FailureUnreachable && ue.Dial:
-	case ue.Kind == domain.FailureStatus && (ue.Status == http.StatusTooManyRequests || ue.Status == http.StatusServiceUnavailable):
-		if ue.RetryAfter > 0 {
-			r := c.opts.Retry
-			if r.MaxRetryAfter > 0 && ue.RetryAfter > r.MaxRetryAfter {
-				return 0, false
-			}
-			return ue.RetryAfter, true
+	if ue.RetryAfter > 0 {
+		r := c.opts.Retry
+		if r.MaxRetryAfter > 0 && ue.RetryAfter > r.MaxRetryAfter {
+			return 0, false
 		}
-	default:
-		return 0, false
+		return ue.RetryAfter, true
 	}
 	r := c.opts.Retry
 	ceiling := r.BaseDelay << (try - 1)
@@ -183,16 +182,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (c *Caller) do(ctx context.Context, method, path string, body []byte) (*Call, error) {
+// do sends one request. again says whether its failure may be retried on
+// the same backend: no connection could be made (the request was not
+// sent), or the backend answered 429 or 503.
+func (c *Caller) do(ctx context.Context, method, path string, body []byte) (call *Call, err error, again bool) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	call := &Call{ctx: ctx, cancel: cancel, name: c.opts.Name, idleAfter: c.opts.Idle}
+	u := c.opts.BaseURL.JoinPath(path)
+	call = &Call{ctx: ctx, cancel: cancel, name: c.opts.Name, idleAfter: c.opts.Idle, where: method + " " + u.Redacted()}
 	if t := c.opts.FirstByte; t > 0 {
 		call.firstByte = time.AfterFunc(t, func() { cancel(errFirstByteTimeout) })
 	}
 	if t := c.opts.Total; t > 0 {
-		call.total = time.AfterFunc(t, func() { cancel(errTotalTimeout) })
+		call.total = time.AfterFunc(t, func() { cancel(domain.ErrTotalTimeout) })
 	}
-	u := c.opts.BaseURL.JoinPath(path)
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -200,7 +202,7 @@ func (c *Caller) do(ctx context.Context, method, path string, body []byte) (*Cal
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		call.Close()
-		return nil, &domain.UpstreamError{Backend: c.opts.Name, Kind: domain.FailureProtocol, Err: err}
+		return nil, &domain.UpstreamError{Backend: c.opts.Name, Kind: domain.FailureProtocol, Detail: call.where, Err: err}, false
 	}
 	h := req.Header
 	if body != nil {
@@ -221,15 +223,16 @@ func (c *Caller) do(ctx context.Context, method, path string, body []byte) (*Cal
 	if err != nil {
 		e := call.Fail(err)
 		call.Close()
-		return nil, e
+		var ue *domain.UpstreamError
+		return nil, e, errors.As(e, &ue) && ue.Dial
 	}
 	call.Resp = resp
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := statusError(c.opts.Name, resp)
+		e := statusError(c.opts.Name, call.where, resp)
 		call.Close()
-		return nil, e
+		return nil, e, resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
 	}
-	return call, nil
+	return call, nil, false
 }
 
 var (
@@ -238,23 +241,23 @@ var (
 	userAgent = []string{"chatgpt-api-adapter"}
 )
 
-// Body is the response body for stream readers: before every read that
-// may wait for the network it flushes what the consumer held back (see
-// domain.WithFlush).
-func (c *Call) Body(ctx context.Context) io.Reader {
-	if !domain.Flushes(ctx) {
-		return c.Resp.Body
-	}
-	return &flushingReader{r: c.Resp.Body, ctx: ctx}
+// Body is the response body for stream readers: before every read, which
+// may wait for the network, it calls flush, so the frames read so far go
+// out to the client as one batch and none waits while held back. A flush
+// error (the client went away) ends the read with that error.
+func (c *Call) Body(flush func() error) io.Reader {
+	return &flushingReader{r: c.Resp.Body, flush: flush}
 }
 
 type flushingReader struct {
-	r   io.Reader
-	ctx context.Context
+	r     io.Reader
+	flush func() error
 }
 
 func (f *flushingReader) Read(p []byte) (int, error) {
-	domain.Flush(f.ctx)
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
 	return f.r.Read(p)
 }
 
@@ -289,10 +292,11 @@ func (c *Call) Close() {
 }
 
 // Fail classifies an error met while sending or reading: the caller's own
-// cancellation is returned as is; everything else is an UpstreamError.
+// cancellation is returned as is; everything else is an UpstreamError whose
+// Detail (never shown to a client) keeps the network error.
 func (c *Call) Fail(err error) error {
 	if cause := context.Cause(c.ctx); isTimeoutCause(cause) {
-		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Err: cause}
+		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Detail: c.where + ": " + cause.Error(), Err: cause}
 	}
 	if c.ctx.Err() != nil {
 		// The client went away (or the server is stopping): not a backend failure.
@@ -302,22 +306,26 @@ func (c *Call) Fail(err error) error {
 	if errors.As(err, &ue) {
 		return err
 	}
+	detail := c.where + ": " + unwrapURLError(err)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Err: err}
+		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Detail: detail, Err: err}
 	}
 	if c.answered {
-		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureProtocol, Message: "the answer broke off: " + unwrapURLError(err), Err: err}
+		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureProtocol, Message: "the answer broke off", Detail: detail, Err: err}
 	}
 	var op *net.OpError
 	dial := errors.As(err, &op) && op.Op == "dial"
-	return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureUnreachable, Dial: dial, Message: unwrapURLError(err), Err: err}
+	return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureUnreachable, Dial: dial, Detail: detail, Err: err}
 }
 
 // Protocol reports an answer this service cannot read.
 func (c *Call) Protocol(format string, args ...any) error {
-	return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureProtocol, Message: fmt.Sprintf(format, args...)}
+	return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureProtocol, Message: fmt.Sprintf(format, args...), Detail: c.where}
 }
+
+// Where is the request's method and URL (credentials removed), for errors.
+func (c *Call) Where() string { return c.where }
 
 func unwrapURLError(err error) string {
 	var ue *url.Error
@@ -331,16 +339,52 @@ func unwrapURLError(err error) string {
 const maxErrorBody = 64 << 10
 
 // statusError reads a non-2xx answer. It understands OpenAI's error shape,
-// Ollama's {"error":"text"} and plain text.
-func statusError(name string, resp *http.Response) *domain.UpstreamError {
+// Ollama's {"error":"text"} and plain text, and says what the status means
+// for this service: see Classify.
+func statusError(name, where string, resp *http.Response) *domain.UpstreamError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &domain.UpstreamError{Backend: name, Kind: domain.FailureStatus, Status: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	e := &domain.UpstreamError{Backend: name, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Detail: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, where)}
 	ParseErrorBody(body, e)
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
+	e.Kind = Classify(resp.StatusCode, e)
 	return e
+}
+
+// Classify maps an upstream's error status onto a failure kind: 401 and
+// 403 refuse this service's credentials; 404 is a missing model only when
+// the backend says so (OpenAI's model_not_found, "model … not found" or
+// "… does not exist"), else a wrong base URL; 429 is a rate limit; 408 and
+// 504 a timeout; other 5xx a server error; other 4xx a rejected request.
+func Classify(status int, e *domain.UpstreamError) domain.FailureKind {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return domain.FailureUnauthorized
+	case status == http.StatusNotFound && saysModelMissing(e):
+		return domain.FailureModelMissing
+	case status == http.StatusNotFound:
+		return domain.FailureMisrouted
+	case status == http.StatusTooManyRequests:
+		return domain.FailureRateLimited
+	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
+		return domain.FailureTimeout
+	case status >= 500:
+		return domain.FailureServer
+	}
+	return domain.FailureRejected
+}
+
+// saysModelMissing reads an upstream's 404 for "no such model": OpenAI,
+// vLLM, LiteLLM and Ollama's OpenAI layer say model_not_found or "The model
+// `x` does not exist"; Ollama's native API says `model "x" not found`.
+func saysModelMissing(e *domain.UpstreamError) bool {
+	if e.Code == "model_not_found" {
+		return true
+	}
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "model") && (strings.Contains(m, "not found") || strings.Contains(m, "does not exist"))
 }
 
 // ParseErrorBody fills e's message, type, code and param from an upstream

@@ -3,11 +3,13 @@ package upstream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +88,7 @@ func TestRetries(t *testing.T) {
 			switch {
 			case tc.wantErr == 0 && err != nil:
 				t.Fatalf("got %v", err)
-			case tc.wantErr != 0 && (!errors.As(err, &ue) || ue.Status != tc.wantErr):
+			case tc.wantErr != 0 && (!errors.As(err, &ue) || !strings.Contains(ue.Detail, fmt.Sprintf("HTTP %d from POST http://", tc.wantErr))):
 				t.Fatalf("got %v, want status %d", err, tc.wantErr)
 			}
 			if got := s.n.Load(); got != tc.requests {
@@ -161,6 +163,10 @@ func TestTimeouts(t *testing.T) {
 			var ue *domain.UpstreamError
 			if !errors.As(err, &ue) || ue.Kind != domain.FailureTimeout {
 				t.Fatalf("got %#v, want a timeout", err)
+			}
+			// Only the total limit says nothing about the backend's health.
+			if ue.Unhealthy() == (tc.name == "total") {
+				t.Errorf("%v: unhealthy %v", err, ue.Unhealthy())
 			}
 		})
 	}

@@ -5,6 +5,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -38,16 +39,45 @@ const (
 
 // Status is what the last check of one backend found.
 type Status struct {
-	Name      string
-	Protocol  string
-	URL       string
-	State     State
-	Latency   time.Duration
-	Models    []domain.Model // the last list seen, kept while the backend is down
-	Err       string
+	Name     string
+	Protocol string
+	URL      string
+	State    State
+	Latency  time.Duration
+	Models   []domain.Model // the last list seen, kept while the backend is down
+	Err      string
+	// Reason says in one word why the backend is down: unauthorized,
+	// not_found (a wrong URL), unreachable, timeout, rate_limited,
+	// server_error or protocol_error.
+	Reason    string
 	UpSince   time.Time // when the backend was last seen to come up
 	CheckedAt time.Time
 	listed    bool
+}
+
+// Reason names a failure for /health: see Status.Reason.
+func Reason(err error) string {
+	var ue *domain.UpstreamError
+	if !errors.As(err, &ue) {
+		return "error"
+	}
+	switch ue.Kind {
+	case domain.FailureUnauthorized:
+		return "unauthorized"
+	case domain.FailureMisrouted:
+		return "not_found"
+	case domain.FailureUnreachable:
+		return "unreachable"
+	case domain.FailureTimeout:
+		return "timeout"
+	case domain.FailureRateLimited:
+		return "rate_limited"
+	case domain.FailureServer:
+		return "server_error"
+	case domain.FailureProtocol:
+		return "protocol_error"
+	}
+	return "error"
 }
 
 // Report is a consistent snapshot of every backend.
@@ -127,18 +157,41 @@ func (c *Checker) check(ctx context.Context, i int, b Backend) {
 	s.CheckedAt = end
 	s.Latency = end.Sub(start)
 	if err != nil {
-		s.State = StateDown
-		s.Err = err.Error()
-		s.UpSince = time.Time{}
+		s.down(err)
 		return
 	}
 	if s.State != StateUp {
 		s.UpSince = end
 	}
 	s.State = StateUp
-	s.Err = ""
+	s.Err, s.Reason = "", ""
 	s.Models = models
 	s.listed = true
+}
+
+func (s *Status) down(err error) {
+	s.State = StateDown
+	s.Err = err.Error()
+	s.Reason = Reason(err)
+	s.UpSince = time.Time{}
+}
+
+// Attempted learns from requests what a model list cannot show: a backend
+// that lists its models but refuses this service's credentials, or a base
+// URL whose list answers while the chat path does not. Such a failure marks
+// the backend down at once, with the reason; the next successful check
+// marks it up again. It implements dispatch.Observer.
+func (c *Checker) Attempted(_ context.Context, route domain.Route, _ time.Duration, err error, _ string) {
+	var ue *domain.UpstreamError
+	if !errors.As(err, &ue) || !ue.Misconfigured() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, ok := c.index[route.Backend]; ok {
+		c.statuses[i].down(err)
+		c.statuses[i].CheckedAt = c.now()
+	}
 }
 
 // Report returns the current status of every backend.

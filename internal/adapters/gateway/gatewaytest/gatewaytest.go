@@ -33,6 +33,10 @@ type Server struct {
 	Hang bool
 	// PieceDelay pauses between frames.
 	PieceDelay time.Duration
+	// FirstDelay pauses before the answer (before the headers).
+	FirstDelay time.Duration
+	// Garbage answers 200 with an event stream whose data is not JSON.
+	Garbage bool
 	// BreakAfter, when > 0, drops the connection after that many frames.
 	BreakAfter int
 
@@ -67,7 +71,7 @@ func (s *Server) snapshot() Server {
 	defer s.mu.Unlock()
 	return Server{
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
-		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter,
+		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
 		FinishReason: s.FinishReason, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, ErrorMessage: s.ErrorMessage,
 	}
 }
@@ -139,6 +143,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Model         string `json:"model"`
 		Stream        bool   `json:"stream"`
+		N             *int   `json:"n"`
 		StreamOptions *struct {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
@@ -151,9 +156,25 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	}
+	if cfg.FirstDelay > 0 {
+		select {
+		case <-time.After(cfg.FirstDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if cfg.Status != 0 {
 		writeError(w, cfg.Status, cfg.ErrorMessage, "server_error", "")
 		return
+	}
+	if cfg.Garbage {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: <html>not an event</html>\n\n")
+		return
+	}
+	n := 1
+	if req.N != nil && *req.N > 1 {
+		n = *req.N
 	}
 	if !cfg.has(req.Model) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found")
@@ -167,8 +188,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !req.Stream {
 		content, _ := json.Marshal(strings.Join(pieces, ""))
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"id":%q,"object":"chat.completion","created":%d,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%s,"refusal":null},"logprobs":null,"finish_reason":%q}],"usage":%s,"system_fingerprint":"fp_gateway"}`,
-			id, created, req.Model, content, cfg.FinishReason, usage)
+		var choices []string
+		for i := range n {
+			choices = append(choices, fmt.Sprintf(`{"index":%d,"message":{"role":"assistant","content":%s,"refusal":null},"logprobs":null,"finish_reason":%q}`, i, content, cfg.FinishReason))
+		}
+		fmt.Fprintf(w, `{"id":%q,"object":"chat.completion","created":%d,"model":%q,"choices":[%s],"usage":%s,"system_fingerprint":"fp_gateway"}`,
+			id, created, req.Model, strings.Join(choices, ","), usage)
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -178,13 +203,18 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "data: {\"id\":%q,\"object\":\"chat.completion.chunk\",\"created\":%d,\"model\":%q,\"system_fingerprint\":\"fp_gateway\",\"choices\":%s%s}\n\n", id, created, req.Model, choices, extra)
 		flusher.Flush()
 	}
-	frame(`[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`, "")
+	// Choices are interleaved, as OpenAI interleaves them.
+	for c := range n {
+		frame(fmt.Sprintf(`[{"index":%d,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`, c), "")
+	}
 	for i, p := range pieces {
 		if cfg.BreakAfter > 0 && i == cfg.BreakAfter {
 			panic(http.ErrAbortHandler)
 		}
 		content, _ := json.Marshal(p)
-		frame(fmt.Sprintf(`[{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":null}]`, content), "")
+		for c := range n {
+			frame(fmt.Sprintf(`[{"index":%d,"delta":{"content":%s},"logprobs":null,"finish_reason":null}]`, c, content), "")
+		}
 		if cfg.PieceDelay > 0 {
 			select {
 			case <-time.After(cfg.PieceDelay):
@@ -193,7 +223,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	frame(fmt.Sprintf(`[{"index":0,"delta":{},"logprobs":null,"finish_reason":%q}]`, cfg.FinishReason), "")
+	for c := range n {
+		frame(fmt.Sprintf(`[{"index":%d,"delta":{},"logprobs":null,"finish_reason":%q}]`, c, cfg.FinishReason), "")
+	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		frame("[]", `,"usage":`+usage)
 	}

@@ -35,6 +35,10 @@ type Server struct {
 	Hang bool
 	// PieceDelay pauses between streamed lines.
 	PieceDelay time.Duration
+	// FirstDelay pauses before the answer (before the headers).
+	FirstDelay time.Duration
+	// Garbage answers 200 with a body that is not NDJSON.
+	Garbage bool
 	// BreakAfter, when > 0, drops the connection after that many lines.
 	BreakAfter int
 
@@ -63,7 +67,7 @@ func (s *Server) snapshot() Server {
 	defer s.mu.Unlock()
 	return Server{
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
-		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter,
+		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
 		DoneReason: s.DoneReason, PromptEvalCount: s.PromptEvalCount, EvalCount: s.EvalCount, ErrorText: s.ErrorText,
 	}
 }
@@ -151,8 +155,20 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	}
+	if cfg.FirstDelay > 0 {
+		select {
+		case <-time.After(cfg.FirstDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if cfg.Status != 0 {
 		writeError(w, cfg.Status, cfg.ErrorText)
+		return
+	}
+	if cfg.Garbage {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, "<html>not a line of JSON</html>\n")
 		return
 	}
 	if !cfg.has(req.Model) {

@@ -49,8 +49,8 @@ var embedded []byte
 
 const (
 	embeddedName = "spec/openai-openapi.yaml (embedded)"
-	resourceURL = "https://openaispec.invalid/openai-openapi.json"
-	refPrefix   = "#/components/schemas/"
+	resourceURL  = "https://openaispec.invalid/openai-openapi.json"
+	refPrefix    = "#/components/schemas/"
 )
 
 var (
