@@ -2,13 +2,22 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/gateway/gatewaytest"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 )
 
 func TestAPIKeys(t *testing.T) {
@@ -164,5 +173,52 @@ func TestHostileBodies(t *testing.T) {
 			}
 			checkError(t, resp, raw, wantError{Status: 400, Type: "invalid_request_error", Param: tc.param})
 		})
+	}
+}
+
+// failingChatter fails every streamed request before its first chunk,
+// after a delay.
+type failingChatter struct{ after func() time.Duration }
+
+func (f failingChatter) Chat(context.Context, domain.ChatRequest) (domain.Completion, domain.Route, error) {
+	return domain.Completion{}, domain.Route{}, errors.New("unused")
+}
+
+func (f failingChatter) StreamChat(ctx context.Context, _ domain.ChatRequest, _ dispatch.Out[domain.Chunk]) (domain.Route, error) {
+	time.Sleep(f.after())
+	return domain.Route{}, &domain.BackendsFailedError{Model: "gpt-4",
+		Attempts: []*domain.UpstreamError{{Backend: "gateway", Kind: domain.FailureServer}}}
+}
+
+// TestNoPingAfterTheHandlerReturned hammers "fail before the first chunk
+// while a ping is due": whatever the timing, nothing is written once the
+// handler returned (a pooled gin context may serve another request by
+// then), and the answer is either a JSON error or pings then an in-band
+// error. Run with -race.
+func TestNoPingAfterTheHandlerReturned(t *testing.T) {
+	var n atomic.Int64
+	router := httpapi.NewRouter(
+		httpapi.Options{CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, PingInterval: 50 * time.Microsecond},
+		httpapi.Deps{Chat: failingChatter{after: func() time.Duration {
+			return time.Duration(n.Add(1)%7) * 40 * time.Microsecond
+		}}, Log: zap.NewNop()},
+	)
+	body := chatBody(aliasShared, `"stream":true`)
+	for i := range 300 {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+		router.ServeHTTP(rec, req)
+		got := rec.Body.String()
+		time.Sleep(200 * time.Microsecond) // several ping intervals
+		if after := rec.Body.String(); after != got {
+			t.Fatalf("round %d: %q written after the handler returned", i, strings.TrimPrefix(after, got))
+		}
+		switch {
+		case rec.Code == http.StatusBadGateway && strings.HasPrefix(got, `{"error":`):
+		case rec.Code == http.StatusOK && strings.HasPrefix(got, ": ping\n\n") && strings.HasSuffix(got, "}}\n\n") &&
+			strings.Count(got, "data: ") == 1 && strings.Index(got, "data: ") > strings.LastIndex(got, ": ping"):
+		default:
+			t.Fatalf("round %d: status %d, body %q", i, rec.Code, got)
+		}
 	}
 }

@@ -248,6 +248,16 @@ func TestStreamBreaksMidStream(t *testing.T) {
 				!strings.Contains(eb.Error.Message, tt.fail) {
 				t.Errorf("error frame = %+v; want a server_error/upstream_error (the backend was reached; its answer broke off) naming %s", eb.Error, tt.fail)
 			}
+			// The client learns which backend failed and how, never an
+			// address or a raw network error (those are in the logs).
+			if !strings.Contains(eb.Error.Message, "broke off") {
+				t.Errorf("error frame message %q does not say the answer broke off", eb.Error.Message)
+			}
+			for _, leak := range []string{"127.0.0.1", "tcp", "EOF", "connection", "http://"} {
+				if strings.Contains(eb.Error.Message, leak) {
+					t.Errorf("error frame message %q leaks %q", eb.Error.Message, leak)
+				}
+			}
 			chunks := make([]streamChunk, len(frames)-1)
 			for i, f := range frames[:len(frames)-1] {
 				chunks[i] = decodeChunk(t, f)
