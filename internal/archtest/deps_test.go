@@ -34,3 +34,35 @@ func TestDomainImportsStandardLibraryOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboundAdaptersDoNotImportTheInboundWire: backend clients share
+// with the inbound OpenAI adapter only the small wire package (ids, JSON
+// strings, the passthrough body); they never import the inbound adapter or
+// the HTTP handlers, and those never import a backend client.
+func TestOutboundAdaptersDoNotImportTheInboundWire(t *testing.T) {
+	const module = "github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/"
+	rules := []struct {
+		pkgs      []string
+		forbidden []string
+	}{
+		{[]string{"../adapters/gateway/...", "../adapters/ollama/...", "../adapters/upstream/...", "../adapters/images/...",
+			"../adapters/wire/...", "../adapters/jsonscan/...", "../adapters/tokenizer/..."},
+			[]string{module + "openai", module + "httpapi"}},
+		{[]string{"../adapters/httpapi/...", "../adapters/openai/..."},
+			[]string{module + "gateway", module + "ollama", module + "upstream"}},
+	}
+	for _, r := range rules {
+		args := append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, r.pkgs...)
+		out, err := exec.Command("go", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list: %v\n%s", err, out)
+		}
+		for _, p := range strings.Fields(string(out)) {
+			for _, f := range r.forbidden {
+				if p == f || strings.HasPrefix(p, f+"/") {
+					t.Errorf("%v depend on %s", r.pkgs, p)
+				}
+			}
+		}
+	}
+}

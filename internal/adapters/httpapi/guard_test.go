@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/gateway/gatewaytest"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
@@ -219,6 +221,31 @@ func TestNoPingAfterTheHandlerReturned(t *testing.T) {
 			strings.Count(got, "data: ") == 1 && strings.Index(got, "data: ") > strings.LastIndex(got, ": ping"):
 		default:
 			t.Fatalf("round %d: status %d, body %q", i, rec.Code, got)
+		}
+	}
+}
+
+// TestDebugLogsOmitImageData: the debug log of a request shows an image's
+// media type and size, never its data.
+func TestDebugLogsOmitImageData(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	h := newHarness(t, harnessConfig{Log: zap.New(core)})
+	data := strings.Repeat("iVBORw0KGgo", 100)
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":[{"type":"text","text":"what is it?"},` +
+		`{"type":"image_url","image_url":{"url":"data:image/png;base64,` + data + `"}},` +
+		`{"type":"image_url","image_url":{"url":"data:image\/jpeg;base64,` + data + `"}}]}]}`
+	h.chat(t, body, nil)
+	entries := logs.FilterMessage("chat request").All()
+	if len(entries) != 1 {
+		t.Fatalf("%d debug lines for the request, want 1", len(entries))
+	}
+	logged := fmt.Sprint(entries[0].ContextMap()["body"])
+	if strings.Contains(logged, "iVBORw0KGgo") {
+		t.Errorf("image data logged: %s", logged)
+	}
+	for _, want := range []string{"data:image/png (1100 bytes of data, not logged)", "data:image/jpeg (1100 bytes of data, not logged)", "what is it?"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("logged body %s lacks %q", logged, want)
 		}
 	}
 }

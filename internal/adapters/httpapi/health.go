@@ -53,6 +53,7 @@ type backendStatus struct {
 	LatencyMS float64  `json:"latency_ms"`
 	Models    []string `json:"models"`
 	Error     string   `json:"error,omitempty"`
+	Reason    string   `json:"reason,omitempty"` // why it is down: unauthorized, not_found, unreachable, timeout, …
 	CheckedAt string   `json:"checked_at,omitempty"`
 	Breaker   string   `json:"breaker,omitempty"` // closed, half-open or open
 	InFlight  *int     `json:"in_flight,omitempty"`
@@ -71,7 +72,7 @@ func (h *healthHandler) health(c *gin.Context) {
 		}
 		b := backendStatus{
 			Name: s.Name, Protocol: s.Protocol, URL: s.URL, Status: string(s.State),
-			LatencyMS: ms(s.Latency), Models: names, Error: s.Err,
+			LatencyMS: ms(s.Latency), Models: names, Error: s.Err, Reason: s.Reason,
 		}
 		if !s.CheckedAt.IsZero() {
 			b.CheckedAt = s.CheckedAt.UTC().Format(time.RFC3339)

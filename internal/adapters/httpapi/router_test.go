@@ -242,6 +242,7 @@ type healthWire struct {
 		LatencyMS *float64 `json:"latency_ms"`
 		Models    []string `json:"models"`
 		Error     string   `json:"error"`
+		Reason    string   `json:"reason"`
 		CheckedAt string   `json:"checked_at"`
 	} `json:"backends"`
 }
@@ -365,6 +366,9 @@ func TestHealth(t *testing.T) {
 				}
 				if (want.status == "down") != (b.Error != "") {
 					t.Errorf("backends[%d]: status %s with error %q", i, b.Status, b.Error)
+				}
+				if wantReason := map[string]string{"down": "unreachable"}[want.status]; b.Reason != wantReason {
+					t.Errorf("backends[%d]: status %s with reason %q, want %q", i, b.Status, b.Reason, wantReason)
 				}
 				at, err := time.Parse(time.RFC3339, b.CheckedAt)
 				if err != nil || !strings.HasSuffix(b.CheckedAt, "Z") || at.Before(before) || at.After(after) {

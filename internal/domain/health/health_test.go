@@ -75,3 +75,30 @@ func TestRunStopsWithContext(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestRequestsMarkAMisconfiguredBackendDown: a model list may answer while
+// the chat path refuses the service; a request that meets that marks the
+// backend down at once, with the reason, until the next good check.
+func TestRequestsMarkAMisconfiguredBackendDown(t *testing.T) {
+	a := &switchable{models: []domain.Model{{ID: "m1"}}}
+	c := health.NewChecker([]health.Backend{{Name: "a", Lister: a}}, time.Hour, time.Second)
+	c.CheckNow(context.Background())
+	route := domain.Route{Backend: "a", Model: "m1"}
+	for _, kind := range []domain.FailureKind{domain.FailureServer, domain.FailureTimeout, domain.FailureRejected, domain.FailureModelMissing} {
+		c.Attempted(context.Background(), route, 0, &domain.UpstreamError{Backend: "a", Kind: kind}, "")
+		if s := c.Report().Backends[0]; s.State != health.StateUp {
+			t.Fatalf("a request failing with %v marked the backend %v: only the checks judge such failures", kind, s.State)
+		}
+	}
+	for kind, reason := range map[domain.FailureKind]string{domain.FailureUnauthorized: "unauthorized", domain.FailureMisrouted: "not_found"} {
+		c.Attempted(context.Background(), route, 0, &domain.UpstreamError{Backend: "a", Kind: kind, Detail: "HTTP 401 from POST http://a/v1/chat/completions"}, "")
+		s := c.Report().Backends[0]
+		if s.State != health.StateDown || s.Reason != reason || s.Err == "" {
+			t.Errorf("after a request met %v: %+v, want down with reason %q", kind, s, reason)
+		}
+		c.CheckNow(context.Background())
+		if s := c.Report().Backends[0]; s.State != health.StateUp || s.Reason != "" {
+			t.Errorf("after the next good check: %+v, want up", s)
+		}
+	}
+}

@@ -186,6 +186,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	usage := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`, cfg.PromptTokens, cfg.CompletionTokens, cfg.PromptTokens+cfg.CompletionTokens)
 	if !req.Stream {
+		// A buffered answer comes when it is all generated.
+		if cfg.PieceDelay > 0 {
+			select {
+			case <-time.After(time.Duration(len(pieces)) * cfg.PieceDelay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		content, _ := json.Marshal(strings.Join(pieces, ""))
 		w.Header().Set("Content-Type", "application/json")
 		var choices []string

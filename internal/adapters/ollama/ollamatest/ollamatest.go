@@ -186,6 +186,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	final := fmt.Sprintf(`"done_reason":%q,"done":true,"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":%d,"prompt_eval_duration":342546000,"eval_count":%d,"eval_duration":4535599000}`,
 		reason, cfg.PromptEvalCount, cfg.EvalCount)
 	if req.Stream != nil && !*req.Stream {
+		// A buffered answer comes when it is all generated.
+		if cfg.PieceDelay > 0 {
+			select {
+			case <-time.After(time.Duration(len(pieces)) * cfg.PieceDelay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		content, _ := json.Marshal(strings.Join(pieces, ""))
 		fmt.Fprintf(w, `{"model":%q,"created_at":%q,"message":{"role":"assistant","content":%s},%s`, req.Model, Stamp, content, final)
