@@ -35,3 +35,15 @@ type ChatBackend interface {
 type ModelLister interface {
 	ListModels(ctx context.Context) ([]domain.Model, error)
 }
+
+// TextBackend continues raw prompts (legacy text completions), always as a
+// stream of chunks; a buffered answer is assembled from them.
+type TextBackend interface {
+	Complete(ctx context.Context, req domain.TextRequest, out Sink[domain.TextChunk]) error
+}
+
+// Embedder turns inputs into vectors, in input order. An input too long
+// for the model is a *domain.InputError (unless req.Truncate).
+type Embedder interface {
+	Embed(ctx context.Context, req domain.EmbedRequest) (domain.Embeddings, error)
+}

@@ -94,3 +94,11 @@ func AppendString(b []byte, s string) []byte {
 // still arrive; Ollama reads its own settings (options, keep_alive, think)
 // from it.
 type ChatBody []byte
+
+// CompletionBody is the body of a client's POST /v1/completions, carried
+// like ChatBody.
+type CompletionBody []byte
+
+// EmbeddingsBody is the body of a client's POST /v1/embeddings, carried
+// like ChatBody.
+type EmbeddingsBody []byte

@@ -47,14 +47,28 @@ func (os Observers) Attempted(ctx context.Context, route domain.Route, elapsed t
 
 // Service routes operations to backends.
 type Service struct {
-	catalog  *catalog.Catalog
-	backends map[string]Backend
-	observer Observer
+	catalog    *catalog.Catalog
+	backends   map[string]Backend
+	observer   Observer
+	embedBatch int
+}
+
+// Option tunes a Service.
+type Option func(*Service)
+
+// EmbedBatch sets how many embedding inputs go to a backend in one call; a
+// larger request is split, its order kept (default 256).
+func EmbedBatch(n int) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.embedBatch = n
+		}
+	}
 }
 
 // New builds the service. Backend names must match the catalog's; obs may
 // be nil.
-func New(cat *catalog.Catalog, backends []Backend, obs Observer) *Service {
+func New(cat *catalog.Catalog, backends []Backend, obs Observer, opts ...Option) *Service {
 	m := make(map[string]Backend, len(backends))
 	for _, b := range backends {
 		m[b.Name] = b
@@ -62,7 +76,11 @@ func New(cat *catalog.Catalog, backends []Backend, obs Observer) *Service {
 	if obs == nil {
 		obs = Observers(nil)
 	}
-	return &Service{catalog: cat, backends: m, observer: obs}
+	s := &Service{catalog: cat, backends: m, observer: obs, embedBatch: 256}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Call is one attempt of an operation on a backend offering port P, asked
