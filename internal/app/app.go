@@ -194,7 +194,7 @@ func newCatalog(cfg Config, backends []Backend, checker *health.Checker) *catalo
 	for i, b := range backends {
 		cb[i] = catalog.Backend{Name: b.Name, Overrides: b.Overrides}
 	}
-	return catalog.New(cfg.Models, cb, checker, time.Now())
+	return catalog.New(cfg.Aliases(), cb, checker, time.Now())
 }
 
 func newRegistry() (*prometheus.Registry, prometheus.Registerer) {
@@ -203,21 +203,23 @@ func newRegistry() (*prometheus.Registry, prometheus.Registerer) {
 }
 
 func newMetrics(cfg Config, reg prometheus.Registerer, checker *health.Checker, guards Guards) (*telemetry.Metrics, error) {
-	models := make([]string, 0, len(cfg.Models)*2)
-	for alias, target := range cfg.Models {
+	aliases := cfg.Aliases()
+	models := make([]string, 0, len(aliases)*2)
+	for alias, target := range aliases {
 		models = append(models, alias, target)
 	}
 	return telemetry.NewMetrics(reg, Version, models, checker, guards)
 }
 
-func newDispatch(cat *catalog.Catalog, backends []Backend, checker *health.Checker, log *zap.Logger, m *telemetry.Metrics) *dispatch.Service {
+func newDispatch(cfg Config, cat *catalog.Catalog, backends []Backend, checker *health.Checker, log *zap.Logger, m *telemetry.Metrics) *dispatch.Service {
 	db := make([]dispatch.Backend, len(backends))
 	settings := make(map[string]telemetry.BackendSettings, len(backends))
 	for i, b := range backends {
 		db[i] = dispatch.Backend{Name: b.Name, Client: b.Client, Breaker: b.Breaker, Limiter: b.Limiter}
 		settings[b.Name] = b.Settings
 	}
-	return dispatch.New(cat, db, dispatch.Observers{telemetry.Attempts{Log: log, Metrics: m, Settings: settings}, checker})
+	return dispatch.New(cat, db, dispatch.Observers{telemetry.Attempts{Log: log, Metrics: m, Settings: settings}, checker},
+		dispatch.EmbedBatch(cfg.Embeddings.BatchSize))
 }
 
 // Ready is true from start-up until draining begins.
@@ -231,7 +233,7 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 
 func newRouter(cfg Config, svc *dispatch.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
 	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry, guards Guards) (http.Handler, error) {
-	deps := httpapi.Deps{Chat: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
+	deps := httpapi.Deps{Chat: svc, Text: svc, Embed: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
 	if cfg.Server.AdminPort == 0 {
 		deps.MetricsHandler = metricsHandler(reg)
 	}
@@ -244,7 +246,7 @@ func newRouter(cfg Config, svc *dispatch.Service, cat *catalog.Catalog, checker 
 	}
 	return httpapi.NewRouter(httpapi.Options{
 		CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		PingInterval: time.Duration(cfg.Streaming.PingInterval), APIKeys: keys,
+		PingInterval: time.Duration(cfg.Streaming.PingInterval), APIKeys: keys, TruncateEmbeddings: cfg.Embeddings.Truncate,
 	}, deps), nil
 }
 

@@ -35,6 +35,40 @@ type Config struct {
 	Resilience      Resilience        `yaml:"resilience"`
 	Auth            AuthConfig        `yaml:"auth"`
 	Streaming       StreamingConfig   `yaml:"streaming"`
+	Embeddings      EmbeddingsConfig  `yaml:"embeddings"`
+}
+
+// EmbeddingsConfig governs /v1/embeddings.
+type EmbeddingsConfig struct {
+	// Model is the local embedding model OpenAI's embedding model names
+	// (OpenAIEmbeddingModels) stand for, unless models maps them.
+	Model string `yaml:"model"`
+	// BatchSize is the most inputs sent to a backend in one call; larger
+	// requests (OpenAI allows 2048 inputs) are split, order kept.
+	BatchSize int `yaml:"batch_size"`
+	// Truncate cuts inputs longer than the model's context instead of
+	// answering 400 as OpenAI does.
+	Truncate bool `yaml:"truncate"`
+}
+
+// OpenAIEmbeddingModels are the embedding model names OpenAI's SDKs and
+// LangChain use by default; each stands for embeddings.model.
+var OpenAIEmbeddingModels = []string{"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
+
+// Aliases returns the model table clients' names are resolved with: the
+// models map, and OpenAI's embedding model names for embeddings.model
+// where the map does not name them.
+func (c *Config) Aliases() map[string]string {
+	out := make(map[string]string, len(c.Models)+len(OpenAIEmbeddingModels))
+	for k, v := range c.Models {
+		out[k] = v
+	}
+	for _, name := range OpenAIEmbeddingModels {
+		if _, ok := out[name]; !ok && c.Embeddings.Model != "" {
+			out[name] = c.Embeddings.Model
+		}
+	}
+	return out
 }
 
 // AuthConfig switches on API keys: when any key is configured, requests
@@ -356,7 +390,8 @@ func Default() Config {
 			Retries:  RetriesConfig{Attempts: 2, BaseDelay: Duration(100 * time.Millisecond), MaxDelay: Duration(time.Second), MaxRetryAfter: Duration(5 * time.Second)},
 			Breaker:  BreakerConfig{Failures: 5, Cooldown: Duration(30 * time.Second)},
 		},
-		Streaming: StreamingConfig{PingInterval: Duration(10 * time.Second)},
+		Streaming:  StreamingConfig{PingInterval: Duration(10 * time.Second)},
+		Embeddings: EmbeddingsConfig{Model: "nomic-embed-text", BatchSize: 256},
 	}
 }
 
@@ -516,7 +551,7 @@ func keyAtLine(n *yaml.Node, prefix string, line int) (key, value string, ok boo
 var envKeys = []string{
 	"CHATGPT_API_PORT", "GATEWAY_URL", "GATEWAY_API_KEY", "OLLAMA_URL", "AGENT_ID",
 	"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT",
-	"CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE",
+	"CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE", "EMBEDDINGS_MODEL",
 }
 
 func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
@@ -559,6 +594,8 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 			c.CORS.AllowedOrigins = splitList(v)
 		case "CHATGPT_API_KEYS":
 			c.Auth.Keys = splitList(v)
+		case "EMBEDDINGS_MODEL":
+			c.Embeddings.Model = v
 		case "CHATGPT_API_KEYS_FILE":
 			c.Auth.KeysFile = v
 		}
@@ -628,6 +665,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Streaming.PingInterval < 0 {
 		return bad("streaming.ping_interval", c.Streaming.PingInterval, "must not be negative (0 switches pings off)")
+	}
+	if c.Embeddings.BatchSize < 1 {
+		return bad("embeddings.batch_size", c.Embeddings.BatchSize, "must be at least 1")
+	}
+	if strings.TrimSpace(c.Embeddings.Model) == "" {
+		return bad("embeddings.model (EMBEDDINGS_MODEL)", c.Embeddings.Model, "must name the local embedding model OpenAI's embedding models stand for")
 	}
 	if _, err := c.APIKeys(); err != nil {
 		return err

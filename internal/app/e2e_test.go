@@ -188,7 +188,8 @@ func TestE2EStreamViaOllama(t *testing.T) {
 // ollamaModified is the modified_at ollamatest reports for every model.
 var ollamaModified = time.Date(2025, 5, 10, 15, 6, 48, 0, time.UTC).Unix()
 
-var aliases = []string{"gpt-3.5-turbo", "gpt-4", "gpt-4-mini", "gpt-4-turbo", "gpt-4o", "gpt-4o-mini"}
+var aliases = []string{"gpt-3.5-turbo", "gpt-4", "gpt-4-mini", "gpt-4-turbo", "gpt-4o", "gpt-4o-mini",
+	"text-embedding-3-large", "text-embedding-3-small", "text-embedding-ada-002"}
 
 func TestE2EModels(t *testing.T) {
 	t.Parallel()

@@ -25,9 +25,12 @@ const (
 	HeaderUsageEstimated = "X-Usage-Estimated"
 )
 
-// UsageEstimator counts tokens when an upstream reports no usage.
-type UsageEstimator interface {
+// TokenCounter counts tokens when an upstream reports no usage.
+type TokenCounter interface {
+	// Estimate counts a chat request's prompt and an answer.
 	Estimate(model string, req domain.ChatRequest, answer string) domain.Usage
+	// Text counts the tokens of text as model would read it.
+	Text(model, text string) int
 }
 
 // Chatter is the chat use case the handler drives.
@@ -41,7 +44,7 @@ type chatHandler struct {
 	maxBodyBytes int64
 	now          func() time.Time
 	metrics      Recorder
-	usage        UsageEstimator
+	usage        TokenCounter
 	streams      *streamDeps
 }
 
@@ -156,7 +159,7 @@ type chatFrames struct {
 	sent      bool // a chunk went out
 	usage     *domain.Usage
 	estimated bool
-	est       UsageEstimator   // set when usage may need an estimate
+	est       TokenCounter     // set when usage may need an estimate
 	text      *strings.Builder // the answer so far, for the estimate
 	buf       []byte
 }

@@ -23,11 +23,16 @@ type Options struct {
 	PingInterval time.Duration
 	// APIKeys, when not empty, are required as "Authorization: Bearer".
 	APIKeys []string
+	// TruncateEmbeddings lets backends cut embedding inputs longer than
+	// the model's context instead of refusing them with a 400.
+	TruncateEmbeddings bool
 }
 
 // Deps are what the handlers use.
 type Deps struct {
 	Chat    Chatter
+	Text    Texter   // nil: /v1/completions is not served
+	Embed   Embedder // nil: /v1/embeddings is not served
 	Catalog Catalog
 	Health  HealthReporter
 	Guards  Guards // may be nil
@@ -37,7 +42,7 @@ type Deps struct {
 	// Metrics records measurements; nil records nothing.
 	Metrics Recorder
 	// Usage counts tokens when an upstream reports none; nil leaves usage out.
-	Usage UsageEstimator
+	Usage TokenCounter
 	// MetricsHandler serves /metrics on this router; nil leaves it out
 	// (for example when metrics have a port of their own).
 	MetricsHandler http.Handler
@@ -73,6 +78,14 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	}
 	v1 := r.Group("/v1", guarded...)
 	v1.POST("/chat/completions", chat.serve)
+	if d.Text != nil {
+		text := &completionsHandler{text: d.Text, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, tokens: d.Usage, streams: streams}
+		v1.POST("/completions", text.serve)
+	}
+	if d.Embed != nil {
+		embed := &embeddingsHandler{embed: d.Embed, maxBodyBytes: opts.MaxBodyBytes, metrics: d.Metrics, tokens: d.Usage, truncate: opts.TruncateEmbeddings}
+		v1.POST("/embeddings", embed.serve)
+	}
 	v1.GET("/models", models.list)
 	v1.GET("/models/*id", models.get)
 	// Liveness and readiness stay open for probes; /health names backends

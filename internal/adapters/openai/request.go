@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -116,14 +115,8 @@ const MaxChoices = wire.MaxChoices
 // (a wire.ChatBody), for backends that forward it.
 func DecodeChatRequest(body []byte) (domain.ChatRequest, error) {
 	var req domain.ChatRequest
-	if len(bytes.TrimSpace(body)) == 0 {
-		return req, domain.Invalid("", "The request body is empty; expected a JSON object with `model` and `messages`.")
-	}
-	if !utf8.Valid(body) {
-		return req, domain.Invalid("", "The request body is not valid UTF-8.")
-	}
-	if k := jsonKind(body); k != "an object" && json.Valid(body) {
-		return req, domain.Invalid("", "The request body must be a JSON object with `model` and `messages`, but it is %s.", k)
+	if err := checkBody(body, "`model` and `messages`"); err != nil {
+		return req, err
 	}
 	var w requestWire
 	if err := json.Unmarshal(body, &w); err != nil {
@@ -151,19 +144,24 @@ type decoder struct {
 }
 
 func (d decoder) model() error {
-	raw := d.w.Model
+	model, err := decodeModel(d.w.Model)
+	d.req.Model = model
+	return err
+}
+
+// decodeModel reads the required model name.
+func decodeModel(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return domain.Invalid("model", "Missing required parameter: 'model'.")
+		return "", domain.Invalid("model", "Missing required parameter: 'model'.")
 	}
 	var model string
 	if err := json.Unmarshal(raw, &model); err != nil {
-		return domain.Invalid("model", "Invalid type for 'model': expected a string, but got %s instead.", jsonKind(raw))
+		return "", domain.Invalid("model", "Invalid type for 'model': expected a string, but got %s instead.", jsonKind(raw))
 	}
 	if strings.TrimSpace(model) == "" {
-		return domain.Invalid("model", "Invalid 'model': empty string. Expected the name of a model.")
+		return "", domain.Invalid("model", "Invalid 'model': empty string. Expected the name of a model.")
 	}
-	d.req.Model = model
-	return nil
+	return model, nil
 }
 
 func (d decoder) messages() error {
