@@ -19,6 +19,33 @@ type encoding struct {
 	name  string
 	ranks map[string]uint32 // token bytes to rank, which is the token id
 	next  func(s string, i int) int
+
+	// For decoding: the bytes of the token of rank r are
+	// arena[offsets[r]:offsets[r+1]]. arena is the string the keys of ranks
+	// are slices of, so the reverse lookup costs only offsets (4 bytes a
+	// token).
+	arena   string
+	offsets []uint32
+	special map[int]string // special token id to its text
+}
+
+// specialTokens are the special tokens tiktoken defines for each encoding,
+// with their ids, as in openai/tiktoken's tiktoken_ext/openai_public.py
+// (cl100k_base() and o200k_base(); checked at release 0.14.0, commit
+// 4e71bbe0c078468e00fefbf94b39849389f346e5). They are not in the rank files:
+// their ids lie past the ranks or in gaps between them.
+var specialTokens = map[string]map[int]string{
+	Cl100kBase: {
+		100257: "<|endoftext|>",
+		100258: "<|fim_prefix|>",
+		100259: "<|fim_middle|>",
+		100260: "<|fim_suffix|>",
+		100276: "<|endofprompt|>",
+	},
+	O200kBase: {
+		199999: "<|endoftext|>",
+		200018: "<|endofprompt|>",
+	},
 }
 
 // loadEncoding parses the embedded rank file of encoding name. The file has
@@ -30,7 +57,8 @@ func loadEncoding(name string, next func(string, int) int) (*encoding, error) {
 	}
 	lines := bytes.Count(data, []byte{'\n'})
 	arena := make([]byte, 0, len(data)*3/4)
-	ends := make([]int, 0, lines)
+	// offsets[r] and offsets[r+1] bound the bytes of rank r in arena.
+	offsets := make([]uint32, 1, lines+1)
 	for rank := 0; len(data) > 0; rank++ {
 		line, rest, _ := bytes.Cut(data, []byte{'\n'})
 		data = rest
@@ -41,20 +69,28 @@ func loadEncoding(name string, next func(string, int) int) (*encoding, error) {
 		if arena, err = base64.StdEncoding.AppendDecode(arena, token); err != nil {
 			return nil, fmt.Errorf("%s: line %d: %w", name, rank+1, err)
 		}
-		ends = append(ends, len(arena))
+		offsets = append(offsets, uint32(len(arena)))
+	}
+	if uint64(len(arena)) > math.MaxUint32 {
+		return nil, fmt.Errorf("%s: over 4 GiB of tokens", name) // offsets wrapped
 	}
 	// One string for all tokens; the map keys are slices of it.
 	all := string(arena)
-	ranks := make(map[string]uint32, len(ends))
-	start := 0
-	for rank, end := range ends {
-		ranks[all[start:end]] = uint32(rank)
-		start = end
+	n := len(offsets) - 1
+	ranks := make(map[string]uint32, n)
+	for rank := range n {
+		ranks[all[offsets[rank]:offsets[rank+1]]] = uint32(rank)
 	}
-	if len(ranks) != len(ends) {
-		return nil, fmt.Errorf("%s: %d ranks for %d distinct tokens", name, len(ends), len(ranks))
+	if len(ranks) != n {
+		return nil, fmt.Errorf("%s: %d ranks for %d distinct tokens", name, n, len(ranks))
 	}
-	return &encoding{name: name, ranks: ranks, next: next}, nil
+	special := specialTokens[name]
+	for id, text := range special {
+		if id < n {
+			return nil, fmt.Errorf("%s: special token %s has id %d, a rank", name, text, id)
+		}
+	}
+	return &encoding{name: name, ranks: ranks, next: next, arena: all, offsets: offsets, special: special}, nil
 }
 
 // count returns the number of tokens of text.
@@ -83,6 +119,35 @@ func (e *encoding) encode(text string) []uint32 {
 		}
 	})
 	return ids
+}
+
+// decode returns the bytes of the tokens ids, concatenated, or a
+// *DecodeError for the first id that is neither a rank nor a special token.
+func (e *encoding) decode(ids []int) (string, error) {
+	size := 0
+	for i, id := range ids {
+		t, ok := e.token(id)
+		if !ok {
+			return "", &DecodeError{Index: i, ID: id, Encoding: e.name}
+		}
+		size += len(t)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, id := range ids {
+		t, _ := e.token(id)
+		b.WriteString(t)
+	}
+	return b.String(), nil
+}
+
+// token returns the bytes of token id: a rank's or a special token's text.
+func (e *encoding) token(id int) (string, bool) {
+	if id >= 0 && id < len(e.offsets)-1 {
+		return e.arena[e.offsets[id]:e.offsets[id+1]], true
+	}
+	t, ok := e.special[id]
+	return t, ok
 }
 
 // tokenize cuts text into pieces and calls yield for each with the byte

@@ -1,6 +1,7 @@
 // Package tokenizer counts tokens with OpenAI's byte-pair encodings, so the
 // gateway can still report usage (marked as an estimate) when an upstream
-// returns none.
+// returns none, and decodes token ids back to text, for clients that send
+// inputs as ids a local backend cannot take.
 //
 // Two encodings are supported, both embedded in the binary (no download at
 // run time): o200k_base (gpt-4o, gpt-4.1, gpt-5, o1, o3, o4 families) and
@@ -45,10 +46,10 @@ type Message struct {
 	Role, Content, Name string
 }
 
-// Counter counts tokens. It is safe for concurrent use, and the zero value is
-// ready to use. Creating one is free: each encoding is loaded on its first
-// use (some tens of milliseconds), once per process, and shared by every
-// Counter.
+// Counter counts and decodes tokens. It is safe for concurrent use, and the
+// zero value is ready to use. Creating one is free: each encoding is loaded
+// on its first use (some tens of milliseconds), once per process, and shared
+// by every Counter.
 type Counter struct{}
 
 // New returns a Counter.
