@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFastFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastLine$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
+	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDataURL$$' -fuzztime $(FUZZTIME) ./internal/adapters/images/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/adapters/tokenizer/
 

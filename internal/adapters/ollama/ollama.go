@@ -1,6 +1,6 @@
-// Package ollama is the client for Ollama's native API: /api/chat (NDJSON
-// stream) and /api/tags. It translates OpenAI-style requests into Ollama's
-// form and Ollama's answers back.
+// Package ollama is the client for Ollama's native API: /api/chat and
+// /api/generate (NDJSON streams), /api/embed and /api/tags. It translates
+// OpenAI-style requests into Ollama's form and Ollama's answers back.
 package ollama
 
 import (
@@ -24,11 +24,14 @@ type Client struct {
 	call   *upstream.Caller
 	images ImageLoader
 	numCtx map[string]int
+	detok  Detokenizer
 }
 
 var (
 	_ ports.ChatBackend = (*Client)(nil)
 	_ ports.ModelLister = (*Client)(nil)
+	_ ports.TextBackend = (*Client)(nil)
+	_ ports.Embedder    = (*Client)(nil)
 )
 
 // Options are the Ollama-specific settings of a client.
@@ -38,6 +41,9 @@ type Options struct {
 	// NumCtx sets num_ctx per model name, so long prompts are not cut to
 	// Ollama's small default context.
 	NumCtx map[string]int
+	// Detokenizer turns prompts and embedding inputs a client sent as token
+	// ids back into text, which is all Ollama takes; nil refuses them.
+	Detokenizer Detokenizer
 }
 
 // MaxChoices caps n: each choice is one more generation on the host.
@@ -45,7 +51,7 @@ const MaxChoices = 8
 
 // New builds a client; opts.BaseURL is the Ollama host (http://host:11434).
 func New(opts upstream.Options, o Options) *Client {
-	return &Client{call: upstream.New(opts), images: o.Images, numCtx: o.NumCtx}
+	return &Client{call: upstream.New(opts), images: o.Images, numCtx: o.NumCtx, detok: o.Detokenizer}
 }
 
 const (
@@ -64,11 +70,57 @@ type chatResponse struct {
 	DoneReason      string          `json:"done_reason"`
 	PromptEvalCount int             `json:"prompt_eval_count"`
 	EvalCount       int             `json:"eval_count"`
+	Logprobs        []logprobWire   `json:"logprobs"`
 	Error           json.RawMessage `json:"error"`
 }
 
 func (r *chatResponse) usage() *domain.Usage {
 	return &domain.Usage{PromptTokens: r.PromptEvalCount, CompletionTokens: r.EvalCount}
+}
+
+// logprobWire is one generated token's log probability on a stream line
+// (Ollama's api.Logprob), with the alternatives when top_logprobs was set.
+// Bytes are a list of numbers, not encoding/json's base64 of a []byte.
+type logprobWire struct {
+	tokenLogprobWire
+	TopLogprobs []tokenLogprobWire `json:"top_logprobs"`
+}
+
+type tokenLogprobWire struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// tokenLogprobs maps a line's logprobs onto the domain's; nil for none.
+func tokenLogprobs(lps []logprobWire) []domain.TokenLogprob {
+	if len(lps) == 0 {
+		return nil
+	}
+	out := make([]domain.TokenLogprob, len(lps))
+	for i, lp := range lps {
+		out[i] = domain.TokenLogprob{Token: lp.Token, Logprob: lp.Logprob, Bytes: byteList(lp.Bytes)}
+		if len(lp.TopLogprobs) > 0 {
+			out[i].Top = make([]domain.TopLogprob, len(lp.TopLogprobs))
+			for j, t := range lp.TopLogprobs {
+				out[i].Top[j] = domain.TopLogprob{Token: t.Token, Logprob: t.Logprob, Bytes: byteList(t.Bytes)}
+			}
+		}
+	}
+	return out
+}
+
+// byteList turns Ollama's byte values back into bytes (none for an empty
+// token, whose bytes Ollama leaves out).
+func byteList(v []int) []byte {
+	if v == nil {
+		return nil
+	}
+	b := make([]byte, len(v))
+	for i, c := range v {
+		b[i] = byte(c)
+	}
+	return b
 }
 
 // finishReason maps Ollama's done_reason onto OpenAI's finish_reason.
@@ -151,7 +203,9 @@ func (s *choiceSink) Send(ch domain.Chunk) error {
 
 func (s *choiceSink) Flush() error { return s.out.Flush() }
 
-func encode(body ChatRequest) ([]byte, error) {
+// encode writes a request body as sent: HTML characters left alone, as
+// the client wrote them.
+func encode(body any) ([]byte, error) {
 	var data bytes.Buffer
 	enc := json.NewEncoder(&data)
 	enc.SetEscapeHTML(false)
@@ -169,6 +223,37 @@ func (c *Client) stream(ctx context.Context, body []byte, p plan, out ports.Sink
 	defer call.Close()
 	r := ndjsonReader{backend: c.call.Name(), where: call.Where(), plan: p, frame: call.Started, fail: call.Fail}
 	return r.relay(call.Body(out.Flush), out)
+}
+
+// eachLine hands each non-blank line of an NDJSON stream to line until it
+// says the stream is done. A stream that ends before is a failure: Ollama
+// always ends with a line saying done (or an error line).
+func eachLine(body io.Reader, fail func(error) error, line func([]byte) (done bool, err error)) error {
+	lines := upstream.NewLines(body, 4<<10, maxFrame)
+	for {
+		l, err := lines.Next()
+		switch {
+		case err == io.EOF:
+			return fail(io.ErrUnexpectedEOF)
+		case err != nil:
+			return fail(err)
+		}
+		if len(bytes.TrimSpace(l)) == 0 {
+			continue
+		}
+		done, err := line(l)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// errorLine is an {"error": …} line in the middle of a stream: the host
+// failed while generating.
+func errorLine(backend, where string, raw json.RawMessage) error {
+	e := &domain.UpstreamError{Backend: backend, Kind: domain.FailureServer, Detail: "error line in the stream of " + where}
+	upstream.ParseErrorBody(append(append([]byte(`{"error":`), raw...), '}'), e)
+	return e
 }
 
 // convertCalls gives Ollama's calls ids and JSON-text arguments.
@@ -233,38 +318,26 @@ type ndjsonReader struct {
 // of text, not the last) is read by a reflection-free fast path; any other
 // goes through encoding/json.
 func (r *ndjsonReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
-	lines := upstream.NewLines(body, 4<<10, maxFrame)
 	var scan jsonscan.Scanner
 	var resp chatResponse
-	for {
-		line, err := lines.Next()
-		switch {
-		case err == io.EOF:
-			return r.fail(io.ErrUnexpectedEOF)
-		case err != nil:
-			return r.fail(err)
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
+	return eachLine(body, r.fail, func(line []byte) (bool, error) {
 		resp = chatResponse{}
 		if !fastLine(&scan, line, &resp) {
 			resp = chatResponse{}
 			if err := json.Unmarshal(line, &resp); err != nil {
-				return &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error(), Detail: r.where}
+				return false, &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error(), Detail: r.where}
 			}
 		}
-		done, err := r.chunk(&resp, out)
-		if err != nil || done {
-			return err
-		}
-	}
+		return r.chunk(&resp, out)
+	})
 }
 
 // fastLine reads a line that carries a piece of text or thinking and is not
 // the last: the shape of almost every line of a stream. It reports false for
-// anything else (tool calls, images, errors, the final line, unexpected
-// JSON), which encoding/json then reads.
+// anything else (tool calls, images, log probabilities, errors, the final
+// line, unexpected JSON), which encoding/json then reads. An unknown key is
+// skipped, so every key chatResponse reads outside message must be named
+// here, and its case-folded spellings too, or the fast path would drop it.
 func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
 	s.Reset(line)
 	ok := s.Object(func(key []byte) bool {
@@ -285,10 +358,10 @@ func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
 		case "done":
 			done, ok := s.Bool()
 			return ok && !done
-		case "error", "done_reason", "prompt_eval_count", "eval_count":
+		case "error", "done_reason", "prompt_eval_count", "eval_count", "logprobs":
 			return false
 		default:
-			if jsonscan.FoldsTo(key, "message", "done", "error", "done_reason", "prompt_eval_count", "eval_count") {
+			if jsonscan.FoldsTo(key, "message", "done", "error", "done_reason", "prompt_eval_count", "eval_count", "logprobs") {
 				return false
 			}
 			return s.Skip()
@@ -300,9 +373,7 @@ func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
 // chunk turns one decoded line into a chunk for fn; done says it was the last.
 func (r *ndjsonReader) chunk(resp *chatResponse, out ports.Sink[domain.Chunk]) (done bool, err error) {
 	if len(resp.Error) > 0 {
-		e := &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureServer, Detail: "error line in the stream of " + r.where}
-		upstream.ParseErrorBody(append(append([]byte(`{"error":`), resp.Error...), '}'), e)
-		return false, e
+		return false, errorLine(r.backend, r.where, resp.Error)
 	}
 	r.frame()
 	chunk := domain.Chunk{Reasoning: resp.Message.Thinking}
@@ -328,7 +399,10 @@ func (r *ndjsonReader) chunk(resp *chatResponse, out ports.Sink[domain.Chunk]) (
 			r.calls++
 		}
 	default:
+		// Under a forced call (above) the text is the call: its log
+		// probabilities are dropped, as OpenAI reports none for calls.
 		chunk.Content = content
+		chunk.Logprobs = tokenLogprobs(resp.Logprobs)
 		for _, tc := range convertCalls(resp.Message.ToolCalls) {
 			if r.plan.single && r.calls > 0 {
 				break

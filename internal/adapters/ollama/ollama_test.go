@@ -51,7 +51,7 @@ func TestRequestTranslation(t *testing.T) {
 	for _, name := range []string{
 		"minimal", "sampling", "roles_and_parts", "tools", "tool_choice_none", "tool_choice_named",
 		"tool_choice_required", "legacy_functions", "json_object", "json_schema", "image", "extras",
-		"reasoning_effort",
+		"reasoning_effort", "logprobs", "logprobs_forced_tool",
 	} {
 		t.Run(name, func(t *testing.T) {
 			in, err := os.ReadFile(filepath.Join("testdata", name+".request.json"))

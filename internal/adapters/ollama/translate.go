@@ -23,6 +23,10 @@ type ChatRequest struct {
 	Options   json.RawMessage `json:"options,omitempty"`
 	KeepAlive json.RawMessage `json:"keep_alive,omitempty"`
 	Think     json.RawMessage `json:"think,omitempty"`
+	// Logprobs asks for the log probability of each generated token, and
+	// TopLogprobs (0-20) for that many alternatives at each position.
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs int  `json:"top_logprobs,omitempty"`
 }
 
 // Message is one message of an Ollama chat.
@@ -112,9 +116,6 @@ func (c *Client) Translate(ctx context.Context, req domain.ChatRequest, stream b
 func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream bool) (ChatRequest, plan, error) {
 	var p plan
 	out := ChatRequest{Model: req.Model, Stream: stream, Messages: make([]Message, 0, len(req.Messages)+1)}
-	if req.Logprobs {
-		return out, p, domain.Invalid("logprobs", "Invalid 'logprobs': the Ollama backend does not report log probabilities.")
-	}
 	names := map[string]string{} // tool call id -> function name
 	for i, m := range req.Messages {
 		msg, err := c.message(ctx, i, m, names)
@@ -126,6 +127,14 @@ func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream b
 	p.single = req.ParallelToolCalls != nil && !*req.ParallelToolCalls
 	if err := p.tools(req, &out); err != nil {
 		return out, p, err
+	}
+	// A forced tool call is the model's answer read as a call, and OpenAI
+	// reports no log probabilities for tool calls: none are asked for then.
+	if req.Logprobs && p.force == forceNone {
+		out.Logprobs = true
+		if req.TopLogprobs != nil {
+			out.TopLogprobs = *req.TopLogprobs
+		}
 	}
 	if p.force == forceNone && req.ResponseFormat != nil {
 		switch req.ResponseFormat.Type {
@@ -142,7 +151,7 @@ func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream b
 	if err != nil {
 		return out, p, err
 	}
-	p.options, err = c.options(req, ext.options)
+	p.options, err = c.options(req.Model, req.Sampling, ext.options)
 	if err != nil {
 		return out, p, err
 	}
@@ -288,15 +297,15 @@ func thinkFor(effort string) json.RawMessage {
 
 // options merges the client's Ollama options with the OpenAI sampling
 // fields it sent (those win) and the configured num_ctx for the model
-// (unless the client set one).
-func (c *Client) options(req domain.ChatRequest, client json.RawMessage) (map[string]json.RawMessage, error) {
+// (unless the client set one). Chat, text completions and embeddings (no
+// sampling) share it, so a setting means the same on every endpoint.
+func (c *Client) options(model string, s domain.Sampling, client json.RawMessage) (map[string]json.RawMessage, error) {
 	opts := map[string]json.RawMessage{}
 	if len(client) > 0 {
 		if err := json.Unmarshal(client, &opts); err != nil {
 			return nil, domain.Invalid("options", "Invalid 'options': expected an object of Ollama model options.")
 		}
 	}
-	s := req.Sampling
 	set := func(key string, v any) {
 		b, _ := json.Marshal(v)
 		opts[key] = b
@@ -323,7 +332,7 @@ func (c *Client) options(req domain.ChatRequest, client json.RawMessage) (map[st
 		set("frequency_penalty", *s.FrequencyPenalty)
 	}
 	if _, ok := opts["num_ctx"]; !ok {
-		if n, ok := c.numCtx[req.Model]; ok && n > 0 {
+		if n, ok := c.numCtx[model]; ok && n > 0 {
 			set("num_ctx", n)
 		}
 	}
@@ -337,11 +346,21 @@ type extras struct {
 }
 
 // readExtras reads the extras from the client's body, when the request
-// carries it (a wire.ChatBody), checking their types.
+// carries it (a wire.ChatBody, wire.CompletionBody or wire.EmbeddingsBody),
+// checking their types. An embeddings body has no think: Ollama's
+// /api/embed takes none, so the key is left alone there.
 func readExtras(passthrough any) (extras, error) {
 	var ext extras
-	body, ok := passthrough.(wire.ChatBody)
-	if !ok {
+	var body []byte
+	thinks := true
+	switch b := passthrough.(type) {
+	case wire.ChatBody:
+		body = b
+	case wire.CompletionBody:
+		body = b
+	case wire.EmbeddingsBody:
+		body, thinks = b, false
+	default:
 		return ext, nil
 	}
 	var sc jsonscan.Scanner
@@ -361,7 +380,9 @@ func readExtras(passthrough any) (extras, error) {
 		case "keep_alive":
 			ext.keepAlive = v
 		case "think":
-			ext.think = v
+			if thinks {
+				ext.think = v
+			}
 		}
 		return true
 	})
