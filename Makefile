@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzRewriteBody$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzTextSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastTextFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastLine$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/

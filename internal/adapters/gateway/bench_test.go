@@ -32,16 +32,22 @@ var benchFrame = []byte(`{"id":"chatcmpl-upstream","object":"chat.completion.chu
 	`"system_fingerprint":"fp_gw","choices":[{"index":0,"delta":{"content":" the sea"},"logprobs":null,"finish_reason":null}]}`)
 
 // frames is an endless upstream event stream of one repeated frame.
-type frames struct{ pos int }
+type frames struct {
+	pos   int
+	event []byte // benchEvent unless set
+}
 
 var benchEvent = append(append([]byte("data: "), benchFrame...), "\n\n"...)
 
 func (f *frames) Read(p []byte) (int, error) {
+	if f.event == nil {
+		f.event = benchEvent
+	}
 	n := 0
 	for n < len(p) {
-		c := copy(p[n:], benchEvent[f.pos:])
+		c := copy(p[n:], f.event[f.pos:])
 		n += c
-		f.pos = (f.pos + c) % len(benchEvent)
+		f.pos = (f.pos + c) % len(f.event)
 	}
 	return n, nil
 }
@@ -67,6 +73,28 @@ func BenchmarkFrameToClient(b *testing.B) {
 		b.Fatal(err)
 	}
 	_ = out
+}
+
+var benchTextEvent = []byte(`data: {"id":"cmpl-upstream","object":"text_completion","created":1764146000,` +
+	`"choices":[{"text":" the sea","index":0,"logprobs":null,"finish_reason":null}],"model":"gpt-3.5-turbo-instruct"}` + "\n\n")
+
+// BenchmarkTextFrame is the streaming path of text completions: one
+// upstream text_completion frame read and decoded into a chunk.
+func BenchmarkTextFrame(b *testing.B) {
+	r := sseReader{backend: "gateway", frame: func() {}, fail: func(err error) error { return err }}
+	n := 0
+	stop := errors.New("enough")
+	emit := textSinkFunc(func(c domain.TextChunk) error {
+		if n++; n == b.N {
+			return stop
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := r.relayText(&frames{event: benchTextEvent}, emit, 1); err != stop {
+		b.Fatal(err)
+	}
 }
 
 // sinkFunc is a ports.Sink that hands each frame to a function.

@@ -1,6 +1,7 @@
 // Package gateway is the client for OpenAI-compatible backends: the LLM
 // gateway, vLLM, LiteLLM, llama.cpp's server, Ollama's /v1. The client's
-// request body is forwarded with only the model (and streaming) rewritten.
+// request body is forwarded with only the model (and streaming, or an
+// embeddings batch's input) rewritten.
 package gateway
 
 import (
@@ -18,7 +19,8 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
 
-// Client speaks OpenAI's Chat Completions protocol to one backend.
+// Client speaks OpenAI's API to one backend: chat completions, legacy text
+// completions (text.go), embeddings (embed.go) and the model list.
 type Client struct {
 	call *upstream.Caller
 }
@@ -33,7 +35,7 @@ func New(opts upstream.Options) *Client {
 	return &Client{call: upstream.New(opts)}
 }
 
-// maxAnswer caps an answer read in one piece (a model list).
+// maxAnswer caps an answer read in one piece (a model list, embeddings).
 const maxAnswer = 64 << 20
 
 // maxFrame caps one SSE line.
@@ -180,17 +182,15 @@ func (r *sseReader) protocol(format string, args ...any) error {
 // deltas of one choice) is read by a reflection-free fast path; any other
 // goes through encoding/json.
 func (r *sseReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
-	data := &sseData{lines: upstream.NewLines(body, 4<<10, maxFrame)}
+	data := newSSEData(body)
 	var scan jsonscan.Scanner
 	var w chunkWire
 	for {
 		payload, err := data.next()
-		switch {
-		case err == io.EOF && data.done:
+		if err == io.EOF {
 			return flushUsage(out, r.usage)
-		case err == io.EOF:
-			return r.fail(io.ErrUnexpectedEOF)
-		case err != nil:
+		}
+		if err != nil {
 			return r.fail(err)
 		}
 		if chunk, ok := fastFrame(&scan, payload); ok {
@@ -286,20 +286,29 @@ func fastChoice(s *jsonscan.Scanner, c *domain.Chunk) bool {
 
 // sseData reads an event stream and yields the payloads of its data lines.
 // Comments, blank lines and other fields are skipped; [DONE] ends it.
-// Lines longer than maxFrame are refused.
+// Lines longer than maxFrame are refused. Chat and text completion streams
+// both read their frames through it.
 type sseData struct {
 	lines *upstream.Lines
 	done  bool // [DONE] was seen
 }
 
-// next returns the next data payload, valid until the next call; io.EOF
-// at the end (done says whether [DONE] was seen).
+func newSSEData(body io.Reader) *sseData {
+	return &sseData{lines: upstream.NewLines(body, 4<<10, maxFrame)}
+}
+
+// next returns the next data payload, valid until the next call. It returns
+// io.EOF once [DONE] was seen, and io.ErrUnexpectedEOF when the stream ends
+// without it: the answer may be cut, which is a failure.
 func (s *sseData) next() ([]byte, error) {
 	for {
 		if s.done {
 			return nil, io.EOF
 		}
 		line, err := s.lines.Next()
+		if err == io.EOF {
+			return nil, io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -459,28 +468,67 @@ func (c *Client) ListModels(ctx context.Context) ([]domain.Model, error) {
 // whether or not the client streams. Every other member passes untouched:
 // the body is spliced, not decoded and re-encoded. raw must be a JSON
 // object (the inbound adapter checked it, and refused repeated or
-// differently cased "model" and "stream" keys).
+// differently cased "model" and "stream" keys). Chat and text completion
+// requests are both forwarded this way.
 func RewriteBody(raw []byte, model string) ([]byte, error) {
+	return splice(raw, member{key: "model", text: model}, member{key: "stream", json: jsonTrue},
+		member{key: "stream_options", json: includeUsage})
+}
+
+var (
+	jsonTrue     = []byte("true")
+	includeUsage = []byte(`{"include_usage":true}`)
+)
+
+// member is a top-level member splice sets: its key, and its value as
+// JSON text, or (json nil) as a string to be written as a JSON string.
+type member struct {
+	key  string
+	json []byte
+	text string
+}
+
+// splice returns the JSON object raw with the members of set in place of
+// any it had by the same keys (repeated ones included), appended after the
+// members it keeps, in set's order. What it keeps passes byte for byte;
+// keys are compared as encoding/json reads them (escapes resolved).
+func splice(raw []byte, set ...member) ([]byte, error) {
+	size := len(raw) + 2
+	for _, m := range set {
+		size += len(m.key) + len(m.json) + len(m.text) + 8
+	}
 	var sc jsonscan.Scanner
 	sc.Reset(raw)
-	out := make([]byte, 1, len(raw)+len(model)+64)
+	out := make([]byte, 1, size)
 	out[0] = '{'
 	ok := sc.Members(func(key []byte, at int) bool {
 		if !sc.Skip() {
 			return false
 		}
-		switch string(key) {
-		case "model", "stream", "stream_options": // written below
-		default:
-			out = append(out, raw[at:sc.Pos()]...)
-			out = append(out, ',')
+		for _, m := range set {
+			if string(key) == m.key {
+				return true // written below
+			}
 		}
+		out = append(out, raw[at:sc.Pos()]...)
+		out = append(out, ',')
 		return true
 	})
 	if !ok || !sc.Done() {
 		return nil, domain.Invalid("", "We could not parse the JSON body of your request.")
 	}
-	out = append(out, `"model":`...)
-	out = wire.AppendString(out, model)
-	return append(out, `,"stream":true,"stream_options":{"include_usage":true}}`...), nil
+	for _, m := range set {
+		out = wire.AppendString(out, m.key)
+		out = append(out, ':')
+		if m.json != nil {
+			out = append(out, m.json...)
+		} else {
+			out = wire.AppendString(out, m.text)
+		}
+		out = append(out, ',')
+	}
+	if len(out) > 1 {
+		out = out[:len(out)-1] // the last comma
+	}
+	return append(out, '}'), nil
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -163,11 +165,15 @@ func TestListModels(t *testing.T) {
 
 // FuzzRewriteBody checks the splice against decoding: the result is valid
 // JSON with every member of the input but model, stream and stream_options,
-// which are set.
+// which are set. The embeddings splice is held to the same: every member
+// but model and input, which are set (the input to a batch made from the
+// fuzzed bytes, strings and token ids).
 func FuzzRewriteBody(f *testing.F) {
 	f.Add([]byte(`{"model":"gpt-4","messages":[],"stream_options":{"a":"}"}}`))
 	f.Add([]byte(` { "a" : [1, {"b": "\\"}] , "model" : null, "model": "x" } `))
 	f.Add([]byte(`{"mo\u0064el":"x","stream_options":null,"stream":false}`))
+	f.Add([]byte(`{"input":["a",[1,2]],"encoding_format":"base64","dimensions":8,"inp\u0075t":1}`))
+	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var in map[string]json.RawMessage
 		if json.Unmarshal(raw, &in) != nil || in == nil {
@@ -177,23 +183,66 @@ func FuzzRewriteBody(f *testing.F) {
 		if err != nil {
 			t.Fatalf("valid object refused: %v", err)
 		}
-		var got map[string]json.RawMessage
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatalf("invalid JSON %s from %s", out, raw)
-		}
 		want := map[string]string{}
 		for k, v := range in {
 			want[k] = string(compactJSON(v))
 		}
 		want["model"], want["stream"], want["stream_options"] = `"m:1"`, `true`, `{"include_usage":true}`
-		gotS := map[string]string{}
-		for k, v := range got {
+		checkMembers(t, raw, out, want)
+
+		batch := []domain.Input{{Text: string(raw)}, {Tokens: []int{len(raw), -1}}, {Tokens: []int{}}}
+		out, err = gateway.EmbedBody(raw, "m:1", batch)
+		if err != nil {
+			t.Fatalf("valid object refused: %v", err)
+		}
+		var members map[string]json.RawMessage
+		var input []any
+		if json.Unmarshal(out, &members) != nil || json.Unmarshal(members["input"], &input) != nil {
+			t.Fatalf("invalid JSON %s from %s", out, raw)
+		}
+		if len(input) != 3 || input[0] != validUTF8(raw) ||
+			!cmp.Equal(input[1], []any{float64(len(raw)), float64(-1)}) || !cmp.Equal(input[2], []any{}) {
+			t.Fatalf("%s -> %s: input %#v", raw, out, input)
+		}
+		want = map[string]string{}
+		for k, v := range in {
+			want[k] = string(compactJSON(v))
+		}
+		want["model"] = `"m:1"`
+		delete(want, "input")
+		checkMembers(t, raw, out, want, "input")
+	})
+}
+
+// checkMembers checks that out is a JSON object with the members of want
+// (compact JSON), and others only among skip.
+func checkMembers(t *testing.T, raw, out []byte, want map[string]string, skip ...string) {
+	t.Helper()
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("invalid JSON %s from %s", out, raw)
+	}
+	gotS := map[string]string{}
+	for k, v := range got {
+		if !slices.Contains(skip, k) {
 			gotS[k] = string(compactJSON(v))
 		}
-		if diff := cmp.Diff(want, gotS); diff != "" {
-			t.Fatalf("%s -> %s (-want +got):\n%s", raw, out, diff)
-		}
-	})
+	}
+	if diff := cmp.Diff(want, gotS); diff != "" {
+		t.Fatalf("%s -> %s (-want +got):\n%s", raw, out, diff)
+	}
+}
+
+// validUTF8 is b as encoding/json reads it into a string: each byte of
+// invalid UTF-8 a U+FFFD.
+func validUTF8(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		sb.WriteRune(r)
+		b = b[size:]
+	}
+	return sb.String()
 }
 
 func compactJSON(b []byte) []byte {

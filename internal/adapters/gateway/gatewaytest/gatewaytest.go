@@ -1,7 +1,9 @@
 // Package gatewaytest is a fake OpenAI-compatible LLM gateway for tests. It
-// speaks OpenAI's wire format byte for byte: GET /v1/models, and POST
+// speaks OpenAI's wire format byte for byte: GET /v1/models; POST
 // /v1/chat/completions as a chat.completion or a text/event-stream of
-// chat.completion.chunk frames ending in [DONE], with OpenAI error bodies.
+// chat.completion.chunk frames ending in [DONE]; POST /v1/completions (the
+// legacy text completions) as a text_completion or a stream of them; POST
+// /v1/embeddings with deterministic vectors; and OpenAI error bodies.
 package gatewaytest
 
 import (
@@ -37,22 +39,34 @@ type Server struct {
 	FirstDelay time.Duration
 	// Garbage answers 200 with an event stream whose data is not JSON.
 	Garbage bool
-	// BreakAfter, when > 0, drops the connection after that many frames.
+	// BreakAfter, when > 0, drops the connection after that many frames
+	// (an embeddings answer: halfway through its body).
 	BreakAfter int
+	// Dimensions is the size of the embedding vectors when a request sets
+	// no dimensions, and the most it may ask for (16 unless set).
+	Dimensions int
 
 	mu       sync.Mutex
 	requests []Request
 }
 
-// Request is one chat request as received.
+// Request is one request as received.
 type Request struct {
+	Path   string // the URL path, such as /v1/chat/completions
 	Header http.Header
 	Body   []byte
 }
 
+// The paths the fake serves requests on.
+const (
+	PathChat        = "/v1/chat/completions"
+	PathCompletions = "/v1/completions"
+	PathEmbeddings  = "/v1/embeddings"
+)
+
 // New starts a fake gateway serving models.
 func New(models ...string) *Server {
-	s := &Server{Models: models, Reply: "Hello from the gateway!", FinishReason: "stop", PromptTokens: 12, CompletionTokens: 5}
+	s := &Server{Models: models, Reply: "Hello from the gateway!", FinishReason: "stop", PromptTokens: 12, CompletionTokens: 5, Dimensions: 16}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -73,22 +87,46 @@ func (s *Server) snapshot() Server {
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
 		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
 		FinishReason: s.FinishReason, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, ErrorMessage: s.ErrorMessage,
+		Dimensions: s.Dimensions,
 	}
 }
 
 // Requests returns the chat requests received, in order.
-func (s *Server) Requests() []Request {
+func (s *Server) Requests() []Request { return s.RequestsTo(PathChat) }
+
+// RequestsTo returns the requests received on a path (PathChat,
+// PathCompletions, PathEmbeddings), in order.
+func (s *Server) RequestsTo(path string) []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	var out []Request
+	for _, r := range s.requests {
+		if r.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// record keeps a request and returns its body.
+func (s *Server) record(r *http.Request) []byte {
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	s.mu.Unlock()
+	return body
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/v1/models" && r.Method == http.MethodGet:
 		s.models(w)
-	case r.URL.Path == "/v1/chat/completions" && r.Method == http.MethodPost:
+	case r.URL.Path == PathChat && r.Method == http.MethodPost:
 		s.chat(w, r)
+	case r.URL.Path == PathCompletions && r.Method == http.MethodPost:
+		s.completions(w, r)
+	case r.URL.Path == PathEmbeddings && r.Method == http.MethodPost:
+		s.embeddings(w, r)
 	default:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path), "invalid_request_error", "")
 	}
@@ -110,14 +148,71 @@ func (s *Server) models(w http.ResponseWriter) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
+	writeParamError(w, status, msg, typ, "", code)
+}
+
+// writeParamError writes OpenAI's error body; param and code are null
+// when "".
+func writeParamError(w http.ResponseWriter, status int, msg, typ, param, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	c := "null"
-	if code != "" {
-		c = fmt.Sprintf("%q", code)
+	orNull := func(s string) string {
+		if s == "" {
+			return "null"
+		}
+		return jsonString(s)
 	}
-	m, _ := json.Marshal(msg)
-	fmt.Fprintf(w, "{\n  \"error\": {\n    \"message\": %s,\n    \"type\": %q,\n    \"param\": null,\n    \"code\": %s\n  }\n}\n", m, typ, c)
+	fmt.Fprintf(w, "{\n  \"error\": {\n    \"message\": %s,\n    \"type\": %s,\n    \"param\": %s,\n    \"code\": %s\n  }\n}\n",
+		jsonString(msg), jsonString(typ), orNull(param), orNull(code))
+}
+
+// jsonString writes s as a JSON string as OpenAI does: non-ASCII text and
+// HTML characters as they are.
+func jsonString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// modelNotFound answers OpenAI's 404 for a model it does not serve.
+func modelNotFound(w http.ResponseWriter, model string) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", model), "invalid_request_error", "model_not_found")
+}
+
+// prelude acts out the behaviours every endpoint shares before it
+// answers: hang, wait, fail with Status, or answer garbage. It reports
+// whether the endpoint should go on to answer.
+func prelude(w http.ResponseWriter, r *http.Request, cfg *Server, garbage func()) bool {
+	if cfg.Hang {
+		<-r.Context().Done()
+		return false
+	}
+	if cfg.FirstDelay > 0 {
+		select {
+		case <-time.After(cfg.FirstDelay):
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	if cfg.Status != 0 {
+		writeError(w, cfg.Status, cfg.ErrorMessage, "server_error", "")
+		return false
+	}
+	if cfg.Garbage {
+		garbage()
+		return false
+	}
+	return true
+}
+
+// garbageStream answers 200 with an event stream whose data is not JSON.
+func garbageStream(w http.ResponseWriter) func() {
+	return func() {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: <html>not an event</html>\n\n")
+	}
 }
 
 func (s *Server) has(model string) bool {
@@ -134,11 +229,16 @@ const (
 	created = 1764146000
 )
 
+// pieces is the answer's text, one frame each.
+func (s *Server) pieces() []string {
+	if s.Pieces != nil {
+		return s.Pieces
+	}
+	return strings.SplitAfter(s.Reply, " ")
+}
+
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{Header: r.Header.Clone(), Body: body})
-	s.mu.Unlock()
+	body := s.record(r)
 	cfg := s.snapshot()
 	var req struct {
 		Model         string `json:"model"`
@@ -152,24 +252,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "We could not parse the JSON body of your request.", "invalid_request_error", "")
 		return
 	}
-	if cfg.Hang {
-		<-r.Context().Done()
-		return
-	}
-	if cfg.FirstDelay > 0 {
-		select {
-		case <-time.After(cfg.FirstDelay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if cfg.Status != 0 {
-		writeError(w, cfg.Status, cfg.ErrorMessage, "server_error", "")
-		return
-	}
-	if cfg.Garbage {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: <html>not an event</html>\n\n")
+	if !prelude(w, r, &cfg, garbageStream(w)) {
 		return
 	}
 	n := 1
@@ -177,13 +260,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		n = *req.N
 	}
 	if !cfg.has(req.Model) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model), "invalid_request_error", "model_not_found")
+		modelNotFound(w, req.Model)
 		return
 	}
-	pieces := cfg.Pieces
-	if pieces == nil {
-		pieces = strings.SplitAfter(cfg.Reply, " ")
-	}
+	pieces := cfg.pieces()
 	usage := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`, cfg.PromptTokens, cfg.CompletionTokens, cfg.PromptTokens+cfg.CompletionTokens)
 	if !req.Stream {
 		// A buffered answer comes when it is all generated.

@@ -1,0 +1,4 @@
+package gateway
+
+// EmbedBody is embedBody, for the external tests.
+var EmbedBody = embedBody
