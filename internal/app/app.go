@@ -136,6 +136,7 @@ func newBackends(cfg Config) ([]Backend, error) {
 		FetchRemote: cfg.Images.FetchRemote, MaxBytes: cfg.Images.MaxBytes, Timeout: time.Duration(cfg.Images.Timeout),
 		AllowPrivate: cfg.Images.AllowPrivate, AllowedHosts: cfg.Images.AllowedHosts,
 	})
+	tokens := tokenizer.New()
 	out := make([]Backend, 0, len(list))
 	for i, b := range list {
 		r := b.Resilience
@@ -160,7 +161,7 @@ func newBackends(cfg Config) ([]Backend, error) {
 			c := gateway.New(opts)
 			be.Client, be.Lister = c, c
 		default:
-			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img})
+			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img, Detokenizer: tokens})
 			be.Client, be.Lister = c, c
 		}
 		be.Settings = settingsOf(cfg, i, b.Name)

@@ -54,8 +54,9 @@ const recordDir = process.env.COMPAT_RECORD_DIR;
 const pending = new Set();
 let seq = 0;
 
-function recordingFetch(instance, onResponse) {
+function recordingFetch(instance, onResponse, onRequest) {
   return async (url, init) => {
+    if (onRequest && typeof init?.body === 'string') onRequest(init.body);
     const res = await fetch(url, init);
     onResponse?.(res);
     if (!recordDir) return res;
@@ -92,16 +93,17 @@ after(async () => {
 /**
  * client returns the official SDK pointed at one service instance, with no
  * retries unless opts.maxRetries says otherwise; opts.onResponse sees every
- * HTTP response the SDK receives; opts.apiKey replaces OPENAI_API_KEY.
+ * HTTP response the SDK receives, opts.onRequest every request body it
+ * sends; opts.apiKey replaces OPENAI_API_KEY.
  */
-export function client(instance, { maxRetries = 0, onResponse, apiKey } = {}) {
+export function client(instance, { maxRetries = 0, onResponse, onRequest, apiKey } = {}) {
   const baseURL = urls[instance]();
   return new OpenAI({
     baseURL,
     apiKey: apiKey ?? process.env.OPENAI_API_KEY ?? 'test',
     maxRetries,
     timeout: 20_000,
-    fetch: recordingFetch(instance, onResponse),
+    fetch: recordingFetch(instance, onResponse, onRequest),
   });
 }
 

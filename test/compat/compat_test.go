@@ -30,10 +30,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -150,6 +153,7 @@ func TestCompat(t *testing.T) {
 		checkGateway(t, gw)
 		checkGatewayJSON(t, gwJSON)
 		checkOllamaFormats(t, ol)
+		checkOllamaEndpoints(t, ol)
 		checkTools(t, "gateway replay", gwTools.Requests(), 3)
 		checkTools(t, "ollama replay", olTools.Requests(), 3)
 	})
@@ -367,14 +371,18 @@ func startApp(t *testing.T, name string, cfg app.Config) string {
 	return addr
 }
 
+// embedModel is what text-embedding-3-small stands for in app.Default().
+const embedModel = "nomic-embed-text"
+
 func newGateway(t *testing.T) *gatewaytest.Server {
-	gw := gatewaytest.New(upstreamModel)
+	gw := gatewaytest.New(upstreamModel, embedModel)
 	t.Cleanup(gw.Close)
 	return gw
 }
 
 func newOllama(t *testing.T) *ollamatest.Server {
-	ol := ollamatest.New(upstreamModel)
+	ol := ollamatest.New(upstreamModel, embedModel)
+	ol.MaxInputChars = 1000 // the embedding model's context, in the fake's terms
 	t.Cleanup(ol.Close)
 	return ol
 }
@@ -547,7 +555,12 @@ func validateRecords(t *testing.T, dir string) {
 			switch {
 			case rec.Status != http.StatusOK:
 				check(rec, "ErrorResponse", body)
-			case strings.HasSuffix(u.Path, "/v1/chat/completions") && strings.HasPrefix(rec.ContentType, "text/event-stream"):
+			case strings.HasPrefix(rec.ContentType, "text/event-stream"):
+				chunkSchema, ok := streamSchema(u.Path)
+				if !ok {
+					t.Errorf("%s: unexpected stream from %s", rec.File, rec.URL)
+					continue
+				}
 				if strings.HasPrefix(rec.Instance, "slow") && strings.Contains("\n"+string(body), "\n: ping\n") {
 					pinged++
 				}
@@ -574,7 +587,13 @@ func validateRecords(t *testing.T, dir string) {
 							t.Errorf("%s: the error is event %d of %d, want the last", rec.File, i, len(events))
 						}
 					default:
-						check(rec, "CreateChatCompletionStreamResponse", []byte(data))
+						if chunkSchema == "CreateCompletionResponse" {
+							// text_completion chunks carry finish_reason null until
+							// the last, as OpenAI's API sends them; the spec gives
+							// streamed and whole objects one shape without null.
+							data = strings.ReplaceAll(data, `"finish_reason":null`, `"finish_reason":"stop"`)
+						}
+						check(rec, chunkSchema, []byte(data))
 						if last {
 							t.Errorf("%s: the stream ends with a chunk, want data: [DONE] or an error", rec.File)
 						}
@@ -582,6 +601,10 @@ func validateRecords(t *testing.T, dir string) {
 				}
 			case strings.HasSuffix(u.Path, "/v1/chat/completions"):
 				check(rec, "CreateChatCompletionResponse", body)
+			case strings.HasSuffix(u.Path, "/v1/completions"):
+				check(rec, "CreateCompletionResponse", body)
+			case strings.HasSuffix(u.Path, "/v1/embeddings"):
+				check(rec, "CreateEmbeddingResponse", base64ToFloats(t, rec, body))
 			case strings.HasSuffix(u.Path, "/v1/models"):
 				check(rec, "ListModelsResponse", body)
 			case modelPath.MatchString(u.Path):
@@ -590,17 +613,66 @@ func validateRecords(t *testing.T, dir string) {
 				t.Errorf("%s: unexpected request %s %s", rec.File, rec.Method, rec.URL)
 			}
 		}
-		t.Logf("validated against openai-openapi.yaml, from %d recorded responses: %d CreateChatCompletionResponse, %d CreateChatCompletionStreamResponse chunks, %d ErrorResponse, %d ListModelsResponse, %d Model",
-			len(files), n["CreateChatCompletionResponse"], n["CreateChatCompletionStreamResponse"], n["ErrorResponse"], n["ListModelsResponse"], n["Model"])
+		t.Logf("validated against openai-openapi.yaml, from %d recorded responses: %v", len(files), n)
 		if pinged == 0 {
 			t.Errorf("no stream of the slow instances carried a keep-alive comment: the ping tests did not test pings")
 		}
-		for _, s := range []string{"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "ErrorResponse", "ListModelsResponse", "Model"} {
+		for _, s := range []string{"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "ErrorResponse", "ListModelsResponse", "Model",
+			"CreateCompletionResponse", "CreateEmbeddingResponse"} {
 			if n[s] == 0 {
 				t.Errorf("no %s was recorded: the node tests should have produced some", s)
 			}
 		}
 	})
+}
+
+// streamSchemas names the schema of each streamed endpoint's chunks, by
+// the end of its path.
+var streamSchemas = map[string]string{
+	"/v1/chat/completions": "CreateChatCompletionStreamResponse",
+	"/v1/completions":      "CreateCompletionResponse",
+}
+
+// streamSchema returns the chunk schema of the endpoint at path.
+func streamSchema(path string) (string, bool) {
+	for suffix, schema := range streamSchemas {
+		if strings.HasSuffix(path, suffix) {
+			return schema, true
+		}
+	}
+	return "", false
+}
+
+// base64ToFloats returns an embedding list with base64 vectors decoded to
+// float arrays: the SDKs ask for base64, which OpenAI's API sends though
+// its spec lists only floats; the rest of the object is checked as is.
+func base64ToFloats(t *testing.T, rec record, body []byte) []byte {
+	t.Helper()
+	var list map[string]any
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Errorf("%s: %v", rec.File, err)
+		return body
+	}
+	data, _ := list["data"].([]any)
+	for _, d := range data {
+		e, _ := d.(map[string]any)
+		s, ok := e["embedding"].(string)
+		if !ok {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(raw)%4 != 0 {
+			t.Errorf("%s: embedding is not base64 of float32 values: %v", rec.File, err)
+			continue
+		}
+		floats := make([]float64, len(raw)/4)
+		for i := range floats {
+			floats[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
+		}
+		e["embedding"] = floats
+	}
+	out, _ := json.Marshal(list)
+	return out
 }
 
 // sseEvents reads a text/event-stream body as the SDKs do: events end at a
@@ -702,6 +774,7 @@ func checkOllamaFormats(t *testing.T, ol *ollamatest.Server) {
 		"json_object: Ollama is 22.":        "json",
 		"json_schema: Ollama is 22.":        schema,
 		"json_schema stream: Ollama is 22.": schema,
+		"Say hi":                            nil, // chat with logprobs
 	} {
 		got, ok := byPrompt[prompt]
 		if !ok {
@@ -714,8 +787,42 @@ func checkOllamaFormats(t *testing.T, ol *ollamatest.Server) {
 			t.Errorf("Ollama request for %q: format %s, want %s", prompt, g, w)
 		}
 	}
-	if len(byPrompt) != 3 {
-		t.Errorf("Ollama received requests for %d prompts, want 3: %v", len(byPrompt), byPrompt)
+	if len(byPrompt) != 4 {
+		t.Errorf("Ollama received requests for %d prompts, want 4: %v", len(byPrompt), byPrompt)
+	}
+}
+
+// checkOllamaEndpoints: completions go to /api/generate raw, or with the
+// suffix (fill in the middle) and no raw; token ids reach /api/embed as
+// their text.
+func checkOllamaEndpoints(t *testing.T, ol *ollamatest.Server) {
+	withSuffix, rawOnes := 0, 0
+	for _, r := range ol.RequestsTo("/api/generate") {
+		m := decode(t, "Ollama /api/generate request", r)
+		switch {
+		case m["suffix"] != nil && m["raw"] == nil:
+			withSuffix++
+		case m["suffix"] == nil && m["raw"] == true:
+			rawOnes++
+		default:
+			t.Errorf("/api/generate request %s: want raw, or a suffix without raw", r)
+		}
+	}
+	if withSuffix == 0 || rawOnes == 0 {
+		t.Errorf("/api/generate requests: %d with a suffix, %d raw; want some of each", withSuffix, rawOnes)
+	}
+	decoded := false
+	for _, r := range ol.RequestsTo("/api/embed") {
+		m := decode(t, "Ollama /api/embed request", r)
+		if m["truncate"] != false {
+			t.Errorf("/api/embed request %s: want truncate false", r)
+		}
+		if reflect.DeepEqual(m["input"], []any{"The quick brown fox"}) && m["dimensions"] == float64(4) {
+			decoded = true
+		}
+	}
+	if !decoded {
+		t.Errorf("no /api/embed request carried the token ids [791 4062 14198 39935] as \"The quick brown fox\"")
 	}
 }
 

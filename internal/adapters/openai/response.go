@@ -132,11 +132,23 @@ func NewChunkEncoder(id string, created int64, model string, legacy bool) *Chunk
 // Chunk encodes one chunk; the first of each choice carries role
 // "assistant". The returned frame is valid until the next call.
 func (e *ChunkEncoder) Chunk(c domain.Chunk) []byte {
-	b := append(e.buf[:0], e.head...)
+	b := e.buf[:0]
+	first := e.open(c.Index)
+	if first && len(c.Logprobs) > 0 {
+		// A choice's first chunk carries the role and no tokens, as OpenAI
+		// sends it: the SDKs' stream accumulators start a choice from its
+		// first chunk and then add that chunk's logprobs again, so tokens
+		// there would be counted twice.
+		b = append(b, e.head...)
+		b = append(b, `{"index":`...)
+		b = strconv.AppendInt(b, int64(c.Index), 10)
+		b = append(b, `,"delta":{"role":"assistant","content":""},"logprobs":{"content":[],"refusal":null},"finish_reason":null}]}`+"\n\n"...)
+		first = false
+	}
+	b = append(b, e.head...)
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, int64(c.Index), 10)
 	b = append(b, `,"delta":{`...)
-	first := e.open(c.Index)
 	comma := false
 	field := func(name string) {
 		if comma {

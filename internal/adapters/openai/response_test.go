@@ -98,3 +98,25 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstChunkWithLogprobsIsSplit: the role goes out on a chunk of its
+// own, with empty logprobs, before the first tokens; the SDKs' stream
+// accumulators would count a first chunk's logprobs twice.
+func TestFirstChunkWithLogprobsIsSplit(t *testing.T) {
+	enc := openai.NewChunkEncoder("id", 1, "m", false)
+	lp := []domain.TokenLogprob{{Token: "Hi", Logprob: -0.5, Bytes: []byte("Hi")}}
+	frames := strings.Split(strings.TrimSuffix(string(enc.Chunk(domain.Chunk{Content: "Hi", Logprobs: lp})), "\n\n"), "\n\n")
+	if len(frames) != 2 {
+		t.Fatalf("%d frames, want the role chunk and the token chunk: %q", len(frames), frames)
+	}
+	if !strings.Contains(frames[0], `"delta":{"role":"assistant","content":""},"logprobs":{"content":[],"refusal":null}`) ||
+		strings.Contains(frames[1], `"role"`) || !strings.Contains(frames[1], `"content":[{"token":"Hi"`) {
+		t.Errorf("frames %q", frames)
+	}
+	for _, f := range frames {
+		openaispec.Must(t, "CreateChatCompletionStreamResponse", []byte(strings.TrimPrefix(f, "data: ")))
+	}
+	if next := string(enc.Chunk(domain.Chunk{Content: "!", Logprobs: lp})); strings.Count(next, "data: ") != 1 {
+		t.Errorf("a later chunk was split: %q", next)
+	}
+}
