@@ -308,3 +308,27 @@ func Run(t *testing.T, h Harness) {
 		})
 	}
 }
+
+// TextAsChat holds a text completion backend to the same contract: the
+// chat request's n becomes the completions asked for (one prompt, built by
+// request), and each text chunk goes on as a chat chunk's content.
+func TextAsChat(b ports.TextBackend, request func(n int) domain.TextRequest) ports.ChatBackend {
+	return textAsChat{b: b, request: request}
+}
+
+type textAsChat struct {
+	b       ports.TextBackend
+	request func(n int) domain.TextRequest
+}
+
+func (t textAsChat) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sink[domain.Chunk]) error {
+	return t.b.Complete(ctx, t.request(max(req.N, 1)), textSink{out})
+}
+
+type textSink struct{ out ports.Sink[domain.Chunk] }
+
+func (s textSink) Send(c domain.TextChunk) error {
+	return s.out.Send(domain.Chunk{Index: c.Index, Content: c.Text, FinishReason: c.FinishReason, Usage: c.Usage})
+}
+
+func (s textSink) Flush() error { return s.out.Flush() }

@@ -28,30 +28,49 @@ func TestContract(t *testing.T) {
 	backendtest.Run(t, backendtest.Harness{
 		Name: "gateway",
 		New: func(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) ports.ChatBackend {
-			models := []string{backendtest.Model}
-			if b.Missing {
-				models = []string{"another-model"}
-			}
-			srv := gatewaytest.New(models...)
-			t.Cleanup(srv.Close)
-			srv.Pieces, srv.FirstDelay, srv.PieceDelay, srv.BreakAfter = b.Pieces, b.FirstDelay, b.PieceDelay, b.BreakAfter
-			srv.Hang, srv.Garbage = b.Hang, b.Garbage
-			if b.Status != 0 {
-				srv.Status, srv.ErrorMessage = b.Status, "told to fail"
-			}
-			base := srv.URL + "/v1"
-			if b.WrongPath {
-				base = srv.URL // GATEWAY_URL=http://gw:8080/api-style mistakes: the fake knows /v1 only
-				base += "/api"
-			}
-			if b.Down {
-				srv.Close()
-			}
-			u, _ := url.Parse(base)
-			return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, Timeouts: limits})
+			return contractClient(t, b, limits)
 		},
 		Request: func(n int) domain.ChatRequest { return chat(backendtest.Model, n) },
 	})
+}
+
+// TestContractText holds /completions to the same contract.
+func TestContractText(t *testing.T) {
+	backendtest.Run(t, backendtest.Harness{
+		Name: "gateway-completions",
+		New: func(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) ports.ChatBackend {
+			return backendtest.TextAsChat(contractClient(t, b, limits), func(n int) domain.TextRequest {
+				body := fmt.Sprintf(`{"model":"alias","n":%d,"prompt":"hi"}`, n)
+				return domain.TextRequest{Model: backendtest.Model, N: n, Prompts: []domain.Input{{Text: "hi"}}, Passthrough: wire.CompletionBody(body)}
+			})
+		},
+		Request: func(n int) domain.ChatRequest { return chat(backendtest.Model, n) },
+	})
+}
+
+// contractClient starts the fake gateway acting out b and returns a client
+// pointed at it.
+func contractClient(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) *gateway.Client {
+	models := []string{backendtest.Model}
+	if b.Missing {
+		models = []string{"another-model"}
+	}
+	srv := gatewaytest.New(models...)
+	t.Cleanup(srv.Close)
+	srv.Pieces, srv.FirstDelay, srv.PieceDelay, srv.BreakAfter = b.Pieces, b.FirstDelay, b.PieceDelay, b.BreakAfter
+	srv.Hang, srv.Garbage = b.Hang, b.Garbage
+	if b.Status != 0 {
+		srv.Status, srv.ErrorMessage = b.Status, "told to fail"
+	}
+	base := srv.URL + "/v1"
+	if b.WrongPath {
+		base = srv.URL + "/api" // GATEWAY_URL=http://gw:8080/api-style mistakes: the fake knows /v1 only
+	}
+	if b.Down {
+		srv.Close()
+	}
+	u, _ := url.Parse(base)
+	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, Timeouts: limits})
 }
 
 func chat(model string, n int) domain.ChatRequest {

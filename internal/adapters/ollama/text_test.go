@@ -478,22 +478,6 @@ func TestModelMissing(t *testing.T) {
 	}
 }
 
-// textBackend runs text completions through the chat contract: one prompt,
-// n completions, each chunk's text as content.
-type textBackend struct{ c *ollama.Client }
-
-func (b textBackend) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sink[domain.Chunk]) error {
-	r := domain.TextRequest{Model: req.Model, Prompts: []domain.Input{{Text: req.Messages[0].Content}}, N: req.N}
-	return b.c.Complete(ctx, r, textSink{out})
-}
-
-type textSink struct{ out ports.Sink[domain.Chunk] }
-
-func (s textSink) Send(c domain.TextChunk) error {
-	return s.out.Send(domain.Chunk{Index: c.Index, Content: c.Text, FinishReason: c.FinishReason, Usage: c.Usage})
-}
-func (s textSink) Flush() error { return s.out.Flush() }
-
 // TestContractText holds /api/generate to the contract chat backends owe
 // the domain: time limits, flushing, cancellation, failure kinds, n.
 func TestContractText(t *testing.T) {
@@ -519,7 +503,10 @@ func TestContractText(t *testing.T) {
 				srv.Close()
 			}
 			u, _ := url.Parse(base)
-			return textBackend{ollama.New(upstream.Options{Name: "ollama", BaseURL: u, Timeouts: limits}, ollama.Options{})}
+			c := ollama.New(upstream.Options{Name: "ollama", BaseURL: u, Timeouts: limits}, ollama.Options{})
+			return backendtest.TextAsChat(c, func(n int) domain.TextRequest {
+				return domain.TextRequest{Model: backendtest.Model, Prompts: []domain.Input{{Text: "hi"}}, N: n}
+			})
 		},
 		Request: func(n int) domain.ChatRequest {
 			r := chat(backendtest.Model)
