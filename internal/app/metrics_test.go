@@ -181,3 +181,42 @@ func value(families map[string]*dto.MetricFamily, name string, want map[string]s
 	}
 	return found[0], nil
 }
+
+// TestMetricsForEveryEndpoint: embeddings and text completions are counted
+// like chat: requests by route, attempts, tokens, time to first token.
+func TestMetricsForEveryEndpoint(t *testing.T) {
+	ol := newOllama(t, "nomic-embed-text", "qwen2.5:32b")
+	r := startApp(t, testConfig("", ol.URL))
+	for _, c := range []struct{ path, body string }{
+		{"/v1/embeddings", `{"model":"text-embedding-3-small","input":["one two","three"]}`},
+		{"/v1/completions", `{"model":"gpt-4","prompt":"Hi"}`},
+		{"/v1/completions", `{"model":"gpt-4","prompt":"Hi","stream":true}`},
+	} {
+		if resp, body := post(t, r, c.path, c.body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", c.path, resp.StatusCode, body)
+		}
+	}
+	_, text := get(t, r, "/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"chatgpt_api_http_requests_total", map[string]string{"route": "/v1/embeddings", "code": "200"}, 1},
+		{"chatgpt_api_http_requests_total", map[string]string{"route": "/v1/completions", "code": "200"}, 2},
+		{"chatgpt_api_upstream_attempts_total", map[string]string{"backend": "ollama", "outcome": "success"}, 3},
+		{"chatgpt_api_tokens_total", map[string]string{"backend": "ollama", "model": "text-embedding-3-small", "type": "prompt"}, 3},
+		{"chatgpt_api_tokens_total", map[string]string{"backend": "ollama", "model": "gpt-4", "type": "completion"}, 8},
+		{"chatgpt_api_time_to_first_token_seconds", map[string]string{"backend": "ollama", "model": "gpt-4"}, 1},
+	} {
+		got, err := value(families, tc.name, tc.labels)
+		if err != nil || got != tc.want {
+			t.Errorf("%s%v = %v (%v), want %v", tc.name, tc.labels, got, err, tc.want)
+		}
+	}
+}
