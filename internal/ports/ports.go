@@ -47,3 +47,18 @@ type TextBackend interface {
 type Embedder interface {
 	Embed(ctx context.Context, req domain.EmbedRequest) (domain.Embeddings, error)
 }
+
+// ResponseStore keeps stored Responses API answers. Every replica of the
+// service must see the same ones (an embedded store serves one replica,
+// Redis several).
+type ResponseStore interface {
+	// Put stores r under r.ID, replacing what was there; the store drops
+	// it at r.ExpiresAt (zero: never).
+	Put(ctx context.Context, r domain.StoredResponse) error
+	// Get returns the response with id, or domain.ErrResponseNotFound when
+	// there is none or it expired.
+	Get(ctx context.Context, id string) (domain.StoredResponse, error)
+	// Delete removes the response with id, or returns
+	// domain.ErrResponseNotFound when there is none.
+	Delete(ctx context.Context, id string) error
+}

@@ -102,3 +102,14 @@ type CompletionBody []byte
 // EmbeddingsBody is the body of a client's POST /v1/embeddings, carried
 // like ChatBody.
 type EmbeddingsBody []byte
+
+// ResponsesBody is a client's POST /v1/responses as it travels through the
+// domain: the body it sent, and the conversation's whole input (the items
+// of the turns previous_response_id names, then this request's own) as a
+// JSON array of Responses input items. A backend speaking the Responses
+// API forwards Raw with Input in place of its input; one speaking chat
+// completions works from the domain request instead.
+type ResponsesBody struct {
+	Raw   []byte
+	Input []byte
+}
