@@ -159,7 +159,7 @@ var corsHeaders = []string{
 
 func corsMiddleware(origins []string) gin.HandlerFunc {
 	cfg := cors.Config{
-		AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodOptions},
+		AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodHead, http.MethodOptions},
 		AllowHeaders:  corsHeaders,
 		ExposeHeaders: []string{HeaderRequestID, HeaderBackend, HeaderUpstreamModel},
 		MaxAge:        12 * time.Hour,

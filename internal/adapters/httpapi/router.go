@@ -30,15 +30,17 @@ type Options struct {
 
 // Deps are what the handlers use.
 type Deps struct {
-	Chat    Chatter
-	Text    Texter   // nil: /v1/completions is not served
-	Embed   Embedder // nil: /v1/embeddings is not served
-	Catalog Catalog
-	Health  HealthReporter
-	Guards  Guards // may be nil
-	Ready   *atomic.Bool
-	Log     *zap.Logger
-	Now     func() time.Time
+	Chat  Chatter
+	Text  Texter   // nil: /v1/completions is not served
+	Embed Embedder // nil: /v1/embeddings is not served
+	// Conversations keeps stored responses; nil: /v1/responses is not served.
+	Conversations Conversations
+	Catalog       Catalog
+	Health        HealthReporter
+	Guards        Guards // may be nil
+	Ready         *atomic.Bool
+	Log           *zap.Logger
+	Now           func() time.Time
 	// Metrics records measurements; nil records nothing.
 	Metrics Recorder
 	// Usage counts tokens when an upstream reports none; nil leaves usage out.
@@ -81,6 +83,14 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	if d.Text != nil {
 		text := &completionsHandler{text: d.Text, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, tokens: d.Usage, streams: streams}
 		v1.POST("/completions", text.serve)
+	}
+	if d.Conversations != nil {
+		rh := &responsesHandler{chat: d.Chat, convs: d.Conversations, maxBodyBytes: opts.MaxBodyBytes, now: d.Now,
+			metrics: d.Metrics, tokens: d.Usage, streams: streams}
+		v1.POST("/responses", rh.create)
+		v1.GET("/responses/:id", rh.get)
+		v1.DELETE("/responses/:id", rh.delete)
+		v1.GET("/responses/:id/input_items", rh.inputItems)
 	}
 	if d.Embed != nil {
 		embed := &embeddingsHandler{embed: d.Embed, maxBodyBytes: opts.MaxBodyBytes, metrics: d.Metrics, tokens: d.Usage, truncate: opts.TruncateEmbeddings}
