@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDataURL$$' -fuzztime $(FUZZTIME) ./internal/adapters/images/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/adapters/tokenizer/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/adapters/store/internal/record/
 
 clean:
 	rm -rf bin
