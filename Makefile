@@ -46,6 +46,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFastFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzTextSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastTextFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzResponsesSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastResponsesEvent$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastLine$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
@@ -95,9 +97,10 @@ loadtest:
 # ---- cmd/bench --------------------------------------------------------------
 # `make bench` measures on loopback what the service adds over a bare
 # httputil.ReverseProxy (the floor) and over calling the upstream directly,
-# for the gateway and the Ollama path, and checks the targets: about 5
+# for the gateway and the Ollama path, and checks the targets: about 8
 # minutes. Pass flags with BENCHFLAGS, e.g.
 #   make bench BENCHFLAGS='-out /tmp/bench.json -md /tmp/bench.md'
+#   make bench BENCHFLAGS='-scenarios embeddings'   # one scenario (see -help)
 #   make bench BENCHFLAGS='-profile prof/'   # CPU profiles of service and floor
 # `make bench-quick` runs every scenario for a second or two (CI, < 90 s).
 .PHONY: bench bench-quick

@@ -49,6 +49,9 @@ type Harness struct {
 	New  func(t testing.TB, b Behaviour, limits upstream.Timeouts) ports.ChatBackend
 	// Request builds the chat request this backend is given; n choices.
 	Request func(n int) domain.ChatRequest
+	// SingleChoice says the protocol has no n (the Responses API): the
+	// case asking for several choices does not apply.
+	SingleChoice bool
 }
 
 // Frames is a sink that keeps every frame and when it arrived, and notes
@@ -139,6 +142,9 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("n choices", func(t *testing.T) {
+		if h.SingleChoice {
+			t.Skip("the protocol has no n: one choice per request")
+		}
 		t.Parallel()
 		f, err := chat(t, Behaviour{Pieces: words}, limits, 3)
 		if err != nil {

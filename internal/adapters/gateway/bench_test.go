@@ -102,3 +102,26 @@ type sinkFunc func(domain.Chunk) error
 
 func (f sinkFunc) Send(c domain.Chunk) error { return f(c) }
 func (f sinkFunc) Flush() error              { return nil }
+
+var benchResponsesEvent = []byte("event: response.output_text.delta\ndata: " +
+	`{"type":"response.output_text.delta","sequence_number":12,"item_id":"msg_67c9fdcf37fc8190ba82116e33fb28c507b8b0ad4e5eb654",` +
+	`"output_index":0,"content_index":0,"delta":" the sea","logprobs":[],"obfuscation":"Xy3kQ"}` + "\n\n")
+
+// BenchmarkResponsesEvent is the streaming path of a gateway's Responses
+// API: one output_text.delta event read and decoded into a chunk.
+func BenchmarkResponsesEvent(b *testing.B) {
+	r := responsesReader{backend: "gateway", event: func() {}, fail: func(err error) error { return err }}
+	n := 0
+	stop := errors.New("enough")
+	emit := sinkFunc(func(c domain.Chunk) error {
+		if n++; n == b.N {
+			return stop
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := r.relay(&frames{event: benchResponsesEvent}, emit); err != stop {
+		b.Fatal(err)
+	}
+}

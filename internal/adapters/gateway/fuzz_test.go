@@ -148,3 +148,91 @@ type textSinkFunc func(domain.TextChunk) error
 
 func (f textSinkFunc) Send(c domain.TextChunk) error { return f(c) }
 func (f textSinkFunc) Flush() error                  { return nil }
+
+// FuzzResponsesSSE feeds arbitrary bytes as a Responses API event stream.
+// Whatever arrives, the reader must not panic; it succeeds only on a
+// terminal event (response.completed or response.incomplete), whose chunk
+// is the last and the only one with a finish reason; every chunk is of
+// choice 0, and function calls are numbered 0, 1, 2… each with an id.
+func FuzzResponsesSSE(f *testing.F) {
+	f.Add([]byte(sseEvents(evCreated, evInProgress, evMsgAdded, evPartAdded, textDelta("Hi"), evTextDone, evMsgDone, evDone)))
+	f.Add([]byte(sseEvents(callDone(0, "fc_1", "call_a", "f", `{"a":1}`), callDone(1, "fc_2", "", "g", `{}`), evDone)))
+	f.Add([]byte(sseEvents(`{"type":"response.reasoning_summary_text.delta","delta":"\ud83d\ude00"}`,
+		`{"type":"response.incomplete","response":{"incomplete_details":{"reason":"content_filter"}}}`)))
+	f.Add([]byte(sseEvents(`{"type":"response.failed","response":{"error":{"code":"rate_limit_exceeded","message":"m"}}}`)))
+	f.Add([]byte(": ping\n\nevent: error\ndata: {\"type\":\"error\",\"code\":null,\"message\":\"boom\"}\n\ndata: [DONE]\n\n"))
+	f.Add([]byte("data: {\"type\":\"response.output_text.delta\",\"Delta\":\"x\",\"delta\":null}\n\ndata: {\"error\":{\"message\":\"e\"}}\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := responsesReader{backend: "fuzz", event: func() {}, fail: func(err error) error { return err }}
+		var got []domain.Chunk
+		err := r.relay(bytes.NewReader(body), sinkFunc(func(c domain.Chunk) error {
+			got = append(got, c)
+			return nil
+		}))
+		calls := 0
+		for i, c := range got {
+			if c.Index != 0 {
+				t.Fatalf("chunk of choice %d", c.Index)
+			}
+			if c.FinishReason != "" && (i != len(got)-1 || err != nil) {
+				t.Fatalf("finish reason %q on chunk %d of %d (error %v)", c.FinishReason, i, len(got), err)
+			}
+			for _, tc := range c.ToolCalls {
+				if tc.Index != calls || tc.ID == "" {
+					t.Fatalf("call %+v, want index %d with an id", tc, calls)
+				}
+				calls++
+			}
+		}
+		if err == nil && (len(got) == 0 || got[len(got)-1].FinishReason == "") {
+			t.Fatal("a stream without a terminal event was taken as complete")
+		}
+		var ue *domain.UpstreamError
+		if err != nil && !errors.As(err, &ue) && err != io.ErrUnexpectedEOF && err != upstream.ErrLineTooLong {
+			t.Fatalf("unexpected error type %T: %v", err, err)
+		}
+	})
+}
+
+// FuzzFastResponsesEvent holds the Responses fast path to encoding/json:
+// whatever event it accepts, the full decoder must read as the same chunk.
+func FuzzFastResponsesEvent(f *testing.F) {
+	for _, seed := range []string{
+		textDelta("Hi \u00e9\U0001F600 \n"),
+		`{"type":"response.reasoning_text.delta","delta":"a","delta":null,"x":[1.5e3,-0,{"a":[true,false,null]}]}`,
+		`{"delta":"late type","type":"response.refusal.delta"}`,
+		`{"type":"response.reasoning_summary_text.delta","delta":"\ud800"}`,
+		`{"type":"response.output_text.delta","Delta":"folded"}`,
+		`{"type":"response.output_text.delta","delta":"x","item":5}`,
+		`{"type":"response.output_text.\u0064elta","delta":"escaped type"}`,
+		`{"type":"response.completed","delta":"not a delta"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var s jsonscan.Scanner
+		fast, ok := fastEvent(&s, payload)
+		if !ok {
+			return
+		}
+		var w responsesEventWire
+		if err := json.Unmarshal(payload, &w); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", payload, err)
+		}
+		r := responsesReader{backend: "fuzz", event: func() {}, fail: func(err error) error { return err }}
+		var slow []domain.Chunk
+		done, err := r.eventOf(&w, payload, sinkFunc(func(c domain.Chunk) error { slow = append(slow, c); return nil }))
+		if err != nil || done {
+			t.Fatalf("slow path on %q: done %v, error %v", payload, done, err)
+		}
+		if fast.Empty() {
+			if len(slow) != 0 {
+				t.Fatalf("%q: fast path read nothing, slow path %#v", payload, slow)
+			}
+			return
+		}
+		if len(slow) != 1 || !reflect.DeepEqual(slow[0], fast) {
+			t.Fatalf("%q:\nfast %#v\nslow %#v", payload, fast, slow)
+		}
+	})
+}

@@ -1,7 +1,11 @@
 // Package gateway is the client for OpenAI-compatible backends: the LLM
 // gateway, vLLM, LiteLLM, llama.cpp's server, Ollama's /v1. The client's
 // request body is forwarded with only the model (and streaming, or an
-// embeddings batch's input) rewritten.
+// embeddings batch's input) rewritten. A chat request that did not come as
+// a chat completions body (a Responses API request, or one built by the
+// service) is encoded from the domain request (encode.go); with
+// Options.Responses, a Responses API request is forwarded to the gateway's
+// own /responses instead (responses.go).
 package gateway
 
 import (
@@ -20,9 +24,24 @@ import (
 )
 
 // Client speaks OpenAI's API to one backend: chat completions, legacy text
-// completions (text.go), embeddings (embed.go) and the model list.
+// completions (text.go), embeddings (embed.go), the model list and, when
+// the backend serves it, the Responses API (responses.go).
 type Client struct {
 	call *upstream.Caller
+	opts Options
+}
+
+// Options say what a gateway serves beyond chat completions. The zero
+// value is a chat completions gateway.
+type Options struct {
+	// Responses: the gateway serves OpenAI's Responses API (POST
+	// {base}/responses). A Responses API request (passthrough
+	// wire.ResponsesBody) is then forwarded there, the client's body with
+	// the model, the whole conversation's input, store false and stream
+	// true spliced in, and the answer's events read back as chunks.
+	// Without it, such a request is served through /chat/completions,
+	// encoded from the domain request.
+	Responses bool
 }
 
 var (
@@ -30,9 +49,15 @@ var (
 	_ ports.ModelLister = (*Client)(nil)
 )
 
-// New builds a client; opts.BaseURL is the OpenAI base (…/v1).
-func New(opts upstream.Options) *Client {
-	return &Client{call: upstream.New(opts)}
+// New builds a client; opts.BaseURL is the OpenAI base (…/v1). gw, when
+// given, says what the gateway serves beyond chat completions (the last
+// one counts); without it, chat completions only.
+func New(opts upstream.Options, gw ...Options) *Client {
+	c := &Client{call: upstream.New(opts)}
+	if len(gw) > 0 {
+		c.opts = gw[len(gw)-1]
+	}
+	return c
 }
 
 // maxAnswer caps an answer read in one piece (a model list, embeddings).
@@ -144,12 +169,27 @@ var (
 // stream, with usage: a buffered request is assembled by the caller, so
 // the first-byte timeout bounds the wait for the first token, not the
 // answer.
+//
+// A chat completions body (wire.ChatBody) is forwarded as the client wrote
+// it, the model and streaming rewritten. A Responses API request goes to
+// the gateway's /responses when it serves them (Options.Responses). Any
+// other request (a Responses API one otherwise, or one without a
+// passthrough) is encoded from the domain request as a chat completions
+// body.
 func (c *Client) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sink[domain.Chunk]) error {
-	raw, ok := req.Passthrough.(wire.ChatBody)
-	if !ok {
-		return domain.Invalid("", "This backend forwards chat completion requests only.")
+	var body []byte
+	var err error
+	switch p := req.Passthrough.(type) {
+	case wire.ChatBody:
+		body, err = RewriteBody(p, req.Model)
+	case wire.ResponsesBody:
+		if c.opts.Responses {
+			return c.respond(ctx, req, p, out)
+		}
+		body, err = EncodeChat(req)
+	default:
+		body, err = EncodeChat(req)
 	}
-	body, err := RewriteBody(raw, req.Model)
 	if err != nil {
 		return err
 	}
@@ -482,16 +522,19 @@ var (
 
 // member is a top-level member splice sets: its key, and its value as
 // JSON text, or (json nil) as a string to be written as a JSON string.
+// With drop, the key is removed and nothing written in its place.
 type member struct {
 	key  string
 	json []byte
 	text string
+	drop bool
 }
 
 // splice returns the JSON object raw with the members of set in place of
 // any it had by the same keys (repeated ones included), appended after the
-// members it keeps, in set's order. What it keeps passes byte for byte;
-// keys are compared as encoding/json reads them (escapes resolved).
+// members it keeps, in set's order; members to drop are removed. What it
+// keeps passes byte for byte; keys are compared as encoding/json reads
+// them (escapes resolved).
 func splice(raw []byte, set ...member) ([]byte, error) {
 	size := len(raw) + 2
 	for _, m := range set {
@@ -518,6 +561,9 @@ func splice(raw []byte, set ...member) ([]byte, error) {
 		return nil, domain.Invalid("", "We could not parse the JSON body of your request.")
 	}
 	for _, m := range set {
+		if m.drop {
+			continue
+		}
 		out = wire.AppendString(out, m.key)
 		out = append(out, ':')
 		if m.json != nil {

@@ -25,13 +25,19 @@ import (
 
 // TestContract runs the contract every chat backend owes the domain.
 func TestContract(t *testing.T) {
-	backendtest.Run(t, backendtest.Harness{
-		Name: "gateway",
+	backendtest.Run(t, contractHarness("gateway", gateway.Options{}, func(n int) domain.ChatRequest { return chat(backendtest.Model, n) }))
+}
+
+// contractHarness runs the contract against a client of a gateway serving
+// what opts says, given the requests request builds.
+func contractHarness(name string, opts gateway.Options, request func(n int) domain.ChatRequest) backendtest.Harness {
+	return backendtest.Harness{
+		Name: name,
 		New: func(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) ports.ChatBackend {
-			return contractClient(t, b, limits)
+			return contractClient(t, b, limits, opts)
 		},
-		Request: func(n int) domain.ChatRequest { return chat(backendtest.Model, n) },
-	})
+		Request: request,
+	}
 }
 
 // TestContractText holds /completions to the same contract.
@@ -39,7 +45,7 @@ func TestContractText(t *testing.T) {
 	backendtest.Run(t, backendtest.Harness{
 		Name: "gateway-completions",
 		New: func(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) ports.ChatBackend {
-			return backendtest.TextAsChat(contractClient(t, b, limits), func(n int) domain.TextRequest {
+			return backendtest.TextAsChat(contractClient(t, b, limits, gateway.Options{}), func(n int) domain.TextRequest {
 				body := fmt.Sprintf(`{"model":"alias","n":%d,"prompt":"hi"}`, n)
 				return domain.TextRequest{Model: backendtest.Model, N: n, Prompts: []domain.Input{{Text: "hi"}}, Passthrough: wire.CompletionBody(body)}
 			})
@@ -49,8 +55,8 @@ func TestContractText(t *testing.T) {
 }
 
 // contractClient starts the fake gateway acting out b and returns a client
-// pointed at it.
-func contractClient(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts) *gateway.Client {
+// pointed at it, of a gateway serving what opts says.
+func contractClient(t testing.TB, b backendtest.Behaviour, limits upstream.Timeouts, opts gateway.Options) *gateway.Client {
 	models := []string{backendtest.Model}
 	if b.Missing {
 		models = []string{"another-model"}
@@ -70,7 +76,7 @@ func contractClient(t testing.TB, b backendtest.Behaviour, limits upstream.Timeo
 		srv.Close()
 	}
 	u, _ := url.Parse(base)
-	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, Timeouts: limits})
+	return gateway.New(upstream.Options{Name: "gateway", BaseURL: u, Timeouts: limits}, opts)
 }
 
 func chat(model string, n int) domain.ChatRequest {
@@ -186,12 +192,15 @@ func TestListModels(t *testing.T) {
 // JSON with every member of the input but model, stream and stream_options,
 // which are set. The embeddings splice is held to the same: every member
 // but model and input, which are set (the input to a batch made from the
-// fuzzed bytes, strings and token ids).
+// fuzzed bytes, strings and token ids); and so is the Responses splice:
+// every member but previous_response_id, which is dropped, and model,
+// input, store and stream, which are set.
 func FuzzRewriteBody(f *testing.F) {
 	f.Add([]byte(`{"model":"gpt-4","messages":[],"stream_options":{"a":"}"}}`))
 	f.Add([]byte(` { "a" : [1, {"b": "\\"}] , "model" : null, "model": "x" } `))
 	f.Add([]byte(`{"mo\u0064el":"x","stream_options":null,"stream":false}`))
 	f.Add([]byte(`{"input":["a",[1,2]],"encoding_format":"base64","dimensions":8,"inp\u0075t":1}`))
+	f.Add([]byte(`{"input":"hi","previous_response_id":"resp_1","store":true,"stream":false,"previous_response_id":null}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var in map[string]json.RawMessage
@@ -230,6 +239,19 @@ func FuzzRewriteBody(f *testing.F) {
 		want["model"] = `"m:1"`
 		delete(want, "input")
 		checkMembers(t, raw, out, want, "input")
+
+		const conversation = `[{"role":"user","content":"hi"}]`
+		out, err = gateway.RewriteResponsesBody(wire.ResponsesBody{Raw: raw, Input: []byte(conversation)}, "m:1")
+		if err != nil {
+			t.Fatalf("valid object refused: %v", err)
+		}
+		want = map[string]string{}
+		for k, v := range in {
+			want[k] = string(compactJSON(v))
+		}
+		delete(want, "previous_response_id")
+		want["model"], want["input"], want["store"], want["stream"] = `"m:1"`, conversation, `false`, `true`
+		checkMembers(t, raw, out, want)
 	})
 }
 

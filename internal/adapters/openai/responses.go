@@ -38,10 +38,10 @@ type ResponsesRequest struct {
 	raw      []byte
 	deferred bool // an item_reference names an item of the earlier turns: resolved by Continue
 	echo     responseEcho
-	tools   map[string]toolShown // the name the model calls -> how the call is shown
-	system  int                  // leading messages made of the instructions
-	byID    map[string]json.RawMessage
-	current []domain.Message // this request's own messages, after the history
+	tools    map[string]toolShown // the name the model calls -> how the call is shown
+	system   int                  // leading messages made of the instructions
+	byID     map[string]json.RawMessage
+	current  []domain.Message // this request's own messages, after the history
 }
 
 // toolShown says how a call of one model-facing function is written back:
@@ -62,13 +62,13 @@ type responseEcho struct {
 }
 
 type responsesWire struct {
-	Model              json.RawMessage `json:"model"`
-	Input              json.RawMessage `json:"input"`
-	Instructions       json.RawMessage `json:"instructions"`
-	Tools              json.RawMessage `json:"tools"`
-	ToolChoice         json.RawMessage `json:"tool_choice"`
-	ParallelToolCalls  *bool           `json:"parallel_tool_calls"`
-	Text               *struct {
+	Model             json.RawMessage `json:"model"`
+	Input             json.RawMessage `json:"input"`
+	Instructions      json.RawMessage `json:"instructions"`
+	Tools             json.RawMessage `json:"tools"`
+	ToolChoice        json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls"`
+	Text              *struct {
 		Format json.RawMessage `json:"format"`
 	} `json:"text"`
 	Reasoning *struct {
@@ -102,7 +102,7 @@ var (
 	responsesShape = shape{
 		"model": nil, "input": responseItemShape, "instructions": nil, "tools": responseToolShape,
 		"tool_choice": {"type": nil, "name": nil, "mode": nil, "tools": nil}, "parallel_tool_calls": nil,
-		"text": {"format": {"type": nil, "name": nil, "schema": nil, "strict": nil, "description": nil}, "verbosity": nil},
+		"text":      {"format": {"type": nil, "name": nil, "schema": nil, "strict": nil, "description": nil}, "verbosity": nil},
 		"reasoning": {"effort": nil, "summary": nil}, "max_output_tokens": nil, "temperature": nil, "top_p": nil,
 		"top_logprobs": nil, "metadata": nil, "user": nil, "store": nil, "stream": nil, "previous_response_id": nil,
 		"include": nil, "truncation": nil, "background": nil, "conversation": nil, "prompt": nil, "prompt_cache_key": nil,

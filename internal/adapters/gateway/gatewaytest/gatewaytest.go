@@ -3,7 +3,9 @@
 // /v1/chat/completions as a chat.completion or a text/event-stream of
 // chat.completion.chunk frames ending in [DONE]; POST /v1/completions (the
 // legacy text completions) as a text_completion or a stream of them; POST
-// /v1/embeddings with deterministic vectors; and OpenAI error bodies.
+// /v1/embeddings with deterministic vectors; POST /v1/responses (the
+// Responses API) as a Response or a stream of its events; and OpenAI error
+// bodies.
 package gatewaytest
 
 import (
@@ -27,8 +29,8 @@ type Server struct {
 	FinishReason     string
 	PromptTokens     int
 	CompletionTokens int
-	// Status answers chat requests with this status and an OpenAI error
-	// body carrying ErrorMessage.
+	// Status answers requests (chat, completions, embeddings, responses)
+	// with this status and an OpenAI error body carrying ErrorMessage.
 	Status       int
 	ErrorMessage string
 	// Hang waits until the client gives up.
@@ -46,6 +48,24 @@ type Server struct {
 	// no dimensions, and the most it may ask for (16 unless set).
 	Dimensions int
 
+	// The Responses API's answers (responses.go) also have the following;
+	// FinishReason does not apply to them: an answer completes unless
+	// Incomplete or Failure ends it otherwise.
+
+	// Reasoning is the answer's reasoning text, one reasoning_text delta
+	// each, in a reasoning item before the message.
+	Reasoning []string
+	// ToolCall makes the answer a call of this function. Its message, with
+	// the text of Pieces, comes first only when Pieces is set: the default
+	// Reply is not used then.
+	ToolCall *ToolCall
+	// Incomplete ends the answer with status incomplete, for this reason
+	// (max_output_tokens, content_filter).
+	Incomplete string
+	// Failure ends the answer, after its text, with status failed and this
+	// error (response.failed when streamed).
+	Failure *ResponseError
+
 	mu       sync.Mutex
 	requests []Request
 }
@@ -62,6 +82,7 @@ const (
 	PathChat        = "/v1/chat/completions"
 	PathCompletions = "/v1/completions"
 	PathEmbeddings  = "/v1/embeddings"
+	PathResponses   = "/v1/responses"
 )
 
 // New starts a fake gateway serving models.
@@ -87,7 +108,7 @@ func (s *Server) snapshot() Server {
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
 		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
 		FinishReason: s.FinishReason, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, ErrorMessage: s.ErrorMessage,
-		Dimensions: s.Dimensions,
+		Dimensions: s.Dimensions, Reasoning: s.Reasoning, ToolCall: s.ToolCall, Incomplete: s.Incomplete, Failure: s.Failure,
 	}
 }
 
@@ -95,7 +116,7 @@ func (s *Server) snapshot() Server {
 func (s *Server) Requests() []Request { return s.RequestsTo(PathChat) }
 
 // RequestsTo returns the requests received on a path (PathChat,
-// PathCompletions, PathEmbeddings), in order.
+// PathCompletions, PathEmbeddings, PathResponses), in order.
 func (s *Server) RequestsTo(path string) []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,6 +148,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.completions(w, r)
 	case r.URL.Path == PathEmbeddings && r.Method == http.MethodPost:
 		s.embeddings(w, r)
+	case r.URL.Path == PathResponses && r.Method == http.MethodPost:
+		s.responses(w, r)
 	default:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path), "invalid_request_error", "")
 	}
