@@ -82,6 +82,12 @@ func loadtest(rate int, duration time.Duration, streamRatio float64, timeout tim
 	defer ol.Close()
 
 	cfg := app.Default()
+	data, err := os.MkdirTemp("", "loadtest-responses-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	cfg.Responses.DataDir = data
 	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", 0
 	cfg.Log.Level = "error"
 	cfg.Gateway.URL, cfg.Ollama.URL = front.URL(), ol.URL

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -23,11 +24,14 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/httpapi"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/images"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/ollama"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/store/boltstore"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/store/redisstore"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/telemetry"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/tokenizer"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/breaker"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/catalog"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/conversation"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/limiter"
@@ -45,6 +49,8 @@ var Module = fx.Options(
 		newChecker,
 		newCatalog,
 		newDispatch,
+		newResponseStore,
+		newConversations,
 		newReady,
 		newRouter,
 		newServer,
@@ -158,7 +164,7 @@ func newBackends(cfg Config) ([]Backend, error) {
 		}
 		switch b.Protocol {
 		case ProtocolOpenAI:
-			c := gateway.New(opts)
+			c := gateway.New(opts, gateway.Options{Responses: b.ResponsesAPI})
 			be.Client, be.Lister = c, c
 		default:
 			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img, Detokenizer: tokens})
@@ -232,9 +238,40 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
-func newRouter(cfg Config, svc *dispatch.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
+// newResponseStore opens where stored responses live: Redis when a URL is
+// configured (several replicas share it), else the embedded file under
+// responses.data_dir. It is closed when the application stops.
+func newResponseStore(lc fx.Lifecycle, cfg Config, log *zap.Logger) (ports.ResponseStore, error) {
+	rc := cfg.Responses
+	if rc.RedisURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := redisstore.Open(ctx, rc.RedisURL, redisstore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("responses.redis_url: %w", err)
+		}
+		log.Info("stored responses in Redis", zap.String("url", redisstore.Redact(rc.RedisURL)))
+		lc.Append(fx.Hook{OnStop: func(context.Context) error { return s.Close() }})
+		return s, nil
+	}
+	path := filepath.Join(rc.DataDir, boltstore.FileName)
+	s, err := boltstore.Open(path, boltstore.Options{MaxBytes: rc.StoreMaxBytes,
+		OnSweepError: func(err error) { log.Warn("sweeping expired responses failed", zap.Error(err)) }})
+	if err != nil {
+		return nil, fmt.Errorf("responses.data_dir: %w", err)
+	}
+	log.Info("stored responses in a file", zap.String("path", path))
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return s.Close() }})
+	return s, nil
+}
+
+func newConversations(cfg Config, store ports.ResponseStore) *conversation.Service {
+	return conversation.New(store, time.Duration(cfg.Responses.TTL), cfg.Responses.MaxBytes)
+}
+
+func newRouter(cfg Config, svc *dispatch.Service, convs *conversation.Service, cat *catalog.Catalog, checker *health.Checker, ready *Ready,
 	log *zap.Logger, m *telemetry.Metrics, reg *prometheus.Registry, guards Guards) (http.Handler, error) {
-	deps := httpapi.Deps{Chat: svc, Text: svc, Embed: svc, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
+	deps := httpapi.Deps{Chat: svc, Text: svc, Embed: svc, Conversations: convs, Catalog: cat, Health: checker, Guards: guards, Ready: &ready.Bool, Log: log, Metrics: m, Usage: tokenizer.New()}
 	if cfg.Server.AdminPort == 0 {
 		deps.MetricsHandler = metricsHandler(reg)
 	}

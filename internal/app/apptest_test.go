@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,18 @@ func testConfig(gatewayURL, ollamaURL string) app.Config {
 	cfg.Health.Timeout = app.Duration(2 * time.Second)
 	cfg.Gateway.URL = gatewayURL
 	cfg.Ollama.URL = ollamaURL
+	cfg.Responses.DataDir = tempDir()
 	return cfg
+}
+
+// tempDir is a fresh directory removed when the test binary ends, for the
+// embedded response store of one application.
+func tempDir() string {
+	dir, err := os.MkdirTemp(testTmp, "responses-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
 }
 
 // newGateway starts a fake gateway closed when the test ends.

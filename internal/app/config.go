@@ -36,6 +36,27 @@ type Config struct {
 	Auth            AuthConfig        `yaml:"auth"`
 	Streaming       StreamingConfig   `yaml:"streaming"`
 	Embeddings      EmbeddingsConfig  `yaml:"embeddings"`
+	Responses       ResponsesConfig   `yaml:"responses"`
+}
+
+// ResponsesConfig governs the stored responses of /v1/responses (what
+// previous_response_id continues). They hold what clients sent, which may
+// be personal data: they are kept TTL, then dropped.
+type ResponsesConfig struct {
+	// DataDir holds the embedded store's file (responses.db), used when
+	// no RedisURL is set; one replica only.
+	DataDir string `yaml:"data_dir"`
+	// RedisURL (redis:// or rediss://) keeps responses in Redis, shared by
+	// every replica.
+	RedisURL string `yaml:"redis_url"`
+	// TTL is how long a response is kept after it was made.
+	TTL Duration `yaml:"ttl"`
+	// MaxBytes caps one stored response (its object and conversation); a
+	// larger one is answered but not stored (store: false in it).
+	MaxBytes int `yaml:"max_bytes"`
+	// StoreMaxBytes caps the embedded store; the responses that expire
+	// first are dropped to make room. Redis has maxmemory for that.
+	StoreMaxBytes int64 `yaml:"store_max_bytes"`
 }
 
 // EmbeddingsConfig governs /v1/embeddings.
@@ -118,23 +139,28 @@ type LogConfig struct {
 
 // EndpointConfig is the gateway or the Ollama host of the default backend list.
 type EndpointConfig struct {
-	URL        string            `yaml:"url"`
-	APIKey     string            `yaml:"api_key"`
-	Models     map[string]string `yaml:"models"`
-	NumCtx     map[string]int    `yaml:"num_ctx"`
-	Resilience Resilience        `yaml:"resilience"`
+	URL string `yaml:"url"`
+	// ResponsesAPI says the backend serves /v1/responses itself (an
+	// OpenAI-compatible gateway): Responses requests go there. Else they
+	// go through its chat completions.
+	ResponsesAPI bool              `yaml:"responses_api"`
+	APIKey       string            `yaml:"api_key"`
+	Models       map[string]string `yaml:"models"`
+	NumCtx       map[string]int    `yaml:"num_ctx"`
+	Resilience   Resilience        `yaml:"resilience"`
 }
 
 // BackendConfig is one backend of an explicit list.
 type BackendConfig struct {
-	Name       string            `yaml:"name"`
-	Protocol   string            `yaml:"protocol"`
-	URL        string            `yaml:"url"`
-	APIKey     string            `yaml:"api_key"`
-	Timeout    Duration          `yaml:"timeout"` // the first-byte timeout; same as resilience.timeouts.first_byte
-	Models     map[string]string `yaml:"models"`
-	NumCtx     map[string]int    `yaml:"num_ctx"`
-	Resilience Resilience        `yaml:"resilience"`
+	Name         string            `yaml:"name"`
+	ResponsesAPI bool              `yaml:"responses_api"` // see EndpointConfig
+	Protocol     string            `yaml:"protocol"`
+	URL          string            `yaml:"url"`
+	APIKey       string            `yaml:"api_key"`
+	Timeout      Duration          `yaml:"timeout"` // the first-byte timeout; same as resilience.timeouts.first_byte
+	Models       map[string]string `yaml:"models"`
+	NumCtx       map[string]int    `yaml:"num_ctx"`
+	Resilience   Resilience        `yaml:"resilience"`
 }
 
 // Resilience is how one backend is protected and waited for. In the
@@ -392,6 +418,8 @@ func Default() Config {
 		},
 		Streaming:  StreamingConfig{PingInterval: Duration(10 * time.Second)},
 		Embeddings: EmbeddingsConfig{Model: "nomic-embed-text", BatchSize: 256},
+		Responses: ResponsesConfig{DataDir: "data", TTL: Duration(30 * 24 * time.Hour), MaxBytes: 16 << 20,
+			StoreMaxBytes: 1 << 30},
 	}
 }
 
@@ -552,6 +580,7 @@ var envKeys = []string{
 	"CHATGPT_API_PORT", "GATEWAY_URL", "GATEWAY_API_KEY", "OLLAMA_URL", "AGENT_ID",
 	"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT",
 	"CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE", "EMBEDDINGS_MODEL",
+	"RESPONSES_DATA_DIR", "RESPONSES_REDIS_URL", "RESPONSES_TTL",
 }
 
 func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
@@ -596,6 +625,16 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 			c.Auth.Keys = splitList(v)
 		case "EMBEDDINGS_MODEL":
 			c.Embeddings.Model = v
+		case "RESPONSES_DATA_DIR":
+			c.Responses.DataDir = v
+		case "RESPONSES_REDIS_URL":
+			c.Responses.RedisURL = v
+		case "RESPONSES_TTL":
+			d, err := ParseDuration(v)
+			if err != nil {
+				return bad("must be a duration such as 720h")
+			}
+			c.Responses.TTL = d
 		case "CHATGPT_API_KEYS_FILE":
 			c.Auth.KeysFile = v
 		}
@@ -666,6 +705,21 @@ func (c *Config) Validate() error {
 	if c.Streaming.PingInterval < 0 {
 		return bad("streaming.ping_interval", c.Streaming.PingInterval, "must not be negative (0 switches pings off)")
 	}
+	if c.Responses.TTL < 0 {
+		return bad("responses.ttl (RESPONSES_TTL)", c.Responses.TTL, "must not be negative (0 keeps responses until deleted)")
+	}
+	if c.Responses.MaxBytes < 0 || c.Responses.StoreMaxBytes < 0 {
+		return bad("responses.max_bytes", c.Responses.MaxBytes, "sizes must not be negative (0: no limit)")
+	}
+	if c.Responses.StoreMaxBytes > 0 && int64(c.Responses.MaxBytes) > c.Responses.StoreMaxBytes {
+		return bad("responses.max_bytes", c.Responses.MaxBytes, "must not exceed responses.store_max_bytes")
+	}
+	if u := c.Responses.RedisURL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
+		return bad("responses.redis_url (RESPONSES_REDIS_URL)", "(redacted)", "must be a redis:// or rediss:// URL")
+	}
+	if c.Responses.RedisURL == "" && strings.TrimSpace(c.Responses.DataDir) == "" {
+		return bad("responses.data_dir (RESPONSES_DATA_DIR)", c.Responses.DataDir, "must name a directory for the stored responses when no redis_url is set")
+	}
 	if c.Embeddings.BatchSize < 1 {
 		return bad("embeddings.batch_size", c.Embeddings.BatchSize, "must be at least 1")
 	}
@@ -721,13 +775,14 @@ func quote(v any) string {
 
 // BackendSpec is a validated backend: its URL normalised.
 type BackendSpec struct {
-	Name       string
-	Protocol   string
-	URL        *url.URL
-	APIKey     string
-	Resilience Resilience // complete: defaults filled in
-	Overrides  map[string]string
-	NumCtx     map[string]int
+	Name         string
+	ResponsesAPI bool
+	Protocol     string
+	URL          *url.URL
+	APIKey       string
+	Resilience   Resilience // complete: defaults filled in
+	Overrides    map[string]string
+	NumCtx       map[string]int
 }
 
 // BackendList returns the backends in the order they are tried: the
@@ -739,7 +794,7 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 	if len(list) == 0 {
 		keyPrefix = ""
 		if c.Gateway.URL != "" {
-			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx, Resilience: c.Gateway.Resilience})
+			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, ResponsesAPI: c.Gateway.ResponsesAPI, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx, Resilience: c.Gateway.Resilience})
 		}
 		if c.Ollama.URL != "" {
 			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, APIKey: c.Ollama.APIKey, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx, Resilience: c.Ollama.Resilience})
@@ -795,7 +850,10 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 		if err := resolved.check(keys); err != nil {
 			return nil, err
 		}
-		out = append(out, BackendSpec{Name: b.Name, Protocol: b.Protocol, URL: u, APIKey: b.APIKey,
+		if b.ResponsesAPI && b.Protocol != ProtocolOpenAI {
+			return nil, fmt.Errorf("config: %s.responses_api=true: only an openai-protocol backend can serve /v1/responses itself", section)
+		}
+		out = append(out, BackendSpec{Name: b.Name, ResponsesAPI: b.ResponsesAPI, Protocol: b.Protocol, URL: u, APIKey: b.APIKey,
 			Resilience: resolved, Overrides: b.Models, NumCtx: b.NumCtx})
 	}
 	return out, nil

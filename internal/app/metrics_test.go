@@ -35,6 +35,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	ol.PromptEvalCount, ol.EvalCount = 10, 3
 
 	cfg := app.Default()
+	cfg.Responses.DataDir = tempDir()
 	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", 0
 	cfg.Log.Level = "error"
 	cfg.Gateway.URL, cfg.Ollama.URL = gw.URL, ol.URL

@@ -343,6 +343,7 @@ func testConfig(gatewayURL, ollamaURL string) app.Config {
 // (before the upstreams made earlier are closed). It returns host:port.
 func startApp(t *testing.T, name string, cfg app.Config) string {
 	t.Helper()
+	cfg.Responses.DataDir = t.TempDir() // each instance its own embedded response store
 	var srv *app.Server
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)).Named(name)
 	a := app.New(cfg,

@@ -46,6 +46,13 @@ type Server struct {
 	Garbage bool
 	// BreakAfter, when > 0, drops the connection after that many lines.
 	BreakAfter int
+	// Thinking are /api/chat lines of thinking sent before the answer.
+	Thinking []string
+	// CallTools makes /api/chat answer with these calls (in one line, as
+	// Ollama sends them) instead of text, unless the conversation's last
+	// message is a tool result: then the answer is Reply, as a model
+	// answers once it has what it asked for.
+	CallTools []ToolCall
 	// EmbeddingLength is the size of the vectors /api/embed makes (the
 	// model's embedding_length; default 8).
 	EmbeddingLength int
@@ -85,6 +92,7 @@ func (s *Server) snapshot() Server {
 	return Server{
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
 		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
+		Thinking: s.Thinking, CallTools: s.CallTools,
 		DoneReason: s.DoneReason, PromptEvalCount: s.PromptEvalCount, EvalCount: s.EvalCount, ErrorText: s.ErrorText,
 		EmbeddingLength: s.EmbeddingLength, MaxInputChars: s.MaxInputChars,
 	}
@@ -218,6 +226,9 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, req any) (*Server
 
 // generation is what /api/chat and /api/generate share of a request.
 type generation struct {
+	Messages []struct {
+		Role string `json:"role"`
+	} `json:"messages"`
 	Model       string `json:"model"`
 	Stream      *bool  `json:"stream"`
 	Logprobs    bool   `json:"logprobs"`
@@ -374,6 +385,28 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	pieces := cfg.pieces()
 	head := fmt.Sprintf(`{"model":%s,"created_at":%q,"message":{"role":"assistant","content":`, str(req.Model), Stamp)
 	final := fmt.Sprintf(`"done":true,"done_reason":%s`, str(cfg.doneReason()))
+	if n := len(req.Messages); len(cfg.CallTools) > 0 && (n == 0 || req.Messages[n-1].Role != "tool") {
+		calls, _ := json.Marshal(cfg.CallTools)
+		line := head + `"","tool_calls":` + string(calls) + `},`
+		if !req.streamed() {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			io.WriteString(w, line+final+","+cfg.metrics()+"}")
+			return
+		}
+		cfg.stream(w, r, []string{""}, func(int) string { return line + `"done":false}` }, head+`""},`+final+","+cfg.metrics()+"}")
+		return
+	}
+	if len(cfg.Thinking) > 0 && req.streamed() {
+		thinking := cfg.Thinking
+		all := append(append([]string(nil), thinking...), pieces...)
+		cfg.stream(w, r, all, func(i int) string {
+			if i < len(thinking) {
+				return head + `"","thinking":` + str(thinking[i]) + `},"done":false}`
+			}
+			return head + str(all[i]) + `},"done":false}`
+		}, head+`""},`+final+","+cfg.metrics()+"}")
+		return
+	}
 	if !req.streamed() {
 		if !cfg.whole(r, pieces) {
 			return
@@ -542,4 +575,19 @@ func splitWords(text string) []string {
 		text = text[i+1:]
 	}
 	return out
+}
+
+// ToolCall is a call in Ollama's form: arguments are a JSON object.
+type ToolCall struct {
+	Function struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// Call is a ToolCall of name with arguments (a JSON object).
+func Call(name, arguments string) ToolCall {
+	var c ToolCall
+	c.Function.Name, c.Function.Arguments = name, json.RawMessage(arguments)
+	return c
 }
