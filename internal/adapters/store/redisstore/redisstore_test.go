@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/store/redisstore"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/store/redisstore/redistest"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/store/storetest"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
@@ -27,7 +28,7 @@ func uniquePrefix(t *testing.T) string {
 
 func openStore(t *testing.T, prefix string) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.Open(context.Background(), redisURL(t), redisstore.Options{Prefix: prefix})
+	s, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func openStore(t *testing.T, prefix string) *redisstore.Store {
 // wrote.
 func rawClient(t *testing.T) *redis.Client {
 	t.Helper()
-	o, err := redis.ParseURL(redisURL(t))
+	o, err := redis.ParseURL(redistest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestTTLIsOnTheKey(t *testing.T) {
 
 func TestDefaultPrefix(t *testing.T) {
 	ctx := context.Background()
-	s, err := redisstore.Open(ctx, redisURL(t), redisstore.Options{})
+	s, err := redisstore.Open(ctx, redistest.URL(t), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func checkOpenError(t *testing.T, err error, took time.Duration, want ...string)
 }
 
 func TestOpenUnreachable(t *testing.T) {
-	port, err := freePort() // nothing listens there
+	port, err := redistest.FreePort() // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestOpenUnreachable(t *testing.T) {
 // The server lets the default user in with any password, so the test
 // names a user it does not have.
 func TestOpenWrongCredentials(t *testing.T) {
-	u := strings.Replace(redisURL(t), "redis://", "redis://nobody:s3cret@", 1)
+	u := strings.Replace(redistest.URL(t), "redis://", "redis://nobody:s3cret@", 1)
 	start := time.Now()
 	_, err := redisstore.Open(context.Background(), u, redisstore.Options{})
 	checkOpenError(t, err, time.Since(start), "redis://nobody:xxxxx@", "refused", "WRONGPASS")
@@ -228,7 +229,7 @@ func TestOpenBadURL(t *testing.T) {
 
 // A cancelled context ends Open at once too.
 func TestOpenCancelled(t *testing.T) {
-	url := redisURL(t)
+	url := redistest.URL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	start := time.Now()

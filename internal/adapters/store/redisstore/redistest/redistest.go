@@ -1,4 +1,9 @@
-package redisstore_test
+// Package redistest runs a real Redis for tests: a redis-server process
+// of their own (Debian's redis-server package), started on first use on a
+// free port of 127.0.0.1 with no persistence and a temporary directory,
+// and stopped by the package's TestMain (Stop). No system Redis service is
+// used; without redis-server on PATH the tests fail (CI installs it).
+package redistest
 
 import (
 	"bufio"
@@ -16,12 +21,7 @@ import (
 	"time"
 )
 
-// The tests run against a real Redis: a redis-server process of their own
-// (Debian's redis-server package), started on first use on a free port of
-// 127.0.0.1 with no persistence and a temporary directory, and stopped by
-// TestMain. No system Redis service is used.
-
-const installHint = "redis-server is not on PATH: the redisstore tests need a real Redis; " +
+const installHint = "redis-server is not on PATH: these tests need a real Redis; " +
 	"install Debian's redis-server package (apt-get install -y redis-server; .ci/run does this)"
 
 var server struct {
@@ -33,10 +33,10 @@ var server struct {
 	exited chan struct{}
 }
 
-// redisURL is the test server's URL, starting it on first use. Without
+// URL is the test server's URL, starting it on first use. Without
 // redis-server the test fails: CI installs it, so a missing one is a
 // broken setup, not a reason to skip.
-func redisURL(t testing.TB) string {
+func URL(t testing.TB) string {
 	t.Helper()
 	server.once.Do(startServer)
 	if server.err != nil {
@@ -51,7 +51,7 @@ func startServer() {
 		server.err = errors.New(installHint)
 		return
 	}
-	server.dir, err = os.MkdirTemp("", "redisstore-test-")
+	server.dir, err = os.MkdirTemp("", "redistest-")
 	if err != nil {
 		server.err = err
 		return
@@ -60,7 +60,7 @@ func startServer() {
 	// try a few.
 	var errs []error
 	for range 3 {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			server.err = err
 			return
@@ -139,8 +139,8 @@ func ping(addr string) error {
 	return nil
 }
 
-// freePort is a port of 127.0.0.1 that nothing listened on a moment ago.
-func freePort() (int, error) {
+// FreePort is a port of 127.0.0.1 that nothing listened on a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -149,9 +149,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// stopServer stops redis-server, if it was started, and removes its
-// directory.
-func stopServer() {
+// Stop stops redis-server, if it was started, and removes its directory;
+// a package's TestMain calls it after the tests.
+func Stop() {
 	if server.cmd != nil {
 		_ = server.cmd.Process.Signal(syscall.SIGTERM)
 		select {
