@@ -9,10 +9,17 @@
 // to direct (A), floor (B) and service (C) in interleaved rounds
 // (A,B,C,A,B,C,…) so machine noise hits all three alike.
 //
-//	go run ./cmd/bench            # full: ~10 s per point, about 5 minutes
+// Scenarios, per path, in this order: buffered (open model at fixed
+// rates), throughput (closed loop), streams, embeddings (a batch of 16
+// inputs to /v1/embeddings, float and base64, open model and closed loop,
+// on processes of its own), idle (many slow open streams, fresh processes).
+//
+//	go run ./cmd/bench            # full: ~10 s per point, about 8 minutes
 //	go run ./cmd/bench -quick     # every scenario, a second or two per point
+//	go run ./cmd/bench -scenarios embeddings   # only some scenarios: about 3 minutes
+//	go run ./cmd/bench -scenarios embeddings -embed-rate 100 -embed-formats base64
 //	go run ./cmd/bench -profile prof/   # CPU profiles of service and floor, gateway @1000 req/s
-//	go run ./cmd/bench -profile prof/ -profile-scenario streams|idle -profile-path gateway|ollama
+//	go run ./cmd/bench -profile prof/ -profile-scenario streams|idle|embeddings -profile-path gateway|ollama
 package main
 
 import (
@@ -23,6 +30,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +55,10 @@ type options struct {
 	profileRate  int
 	profileScen  string
 	profilePath  string
+	scenarios    string
+	embedRate    int
+	embedFormats string
+	embedInputs  int
 }
 
 func main() { os.Exit(run()) }
@@ -65,13 +77,17 @@ func run() int {
 	flag.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of the service (its logs go to a file)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, configs, logs)")
 	flag.StringVar(&o.paths, "paths", "gateway,ollama", "paths to measure: gateway, ollama")
+	flag.StringVar(&o.scenarios, "scenarios", strings.Join(scenarioNames, ","), "scenarios to run, in this order whatever the list's: "+strings.Join(scenarioNames, ", "))
+	flag.IntVar(&o.embedRate, "embed-rate", 50, "embeddings: arrival rate of the open-model point (req/s); also the rate of -profile-scenario embeddings")
+	flag.StringVar(&o.embedFormats, "embed-formats", "float,base64", "embeddings: encoding_format values to measure (float, base64)")
+	flag.IntVar(&o.embedInputs, "embed-inputs", 16, "embeddings: inputs per request (about 300 characters each)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds per point (default 3, quick 1)")
 	flag.Float64Var(&o.roundSeconds, "round-seconds", 0, "seconds per target per round (default 3, quick 1.5)")
 	flag.IntVar(&o.idleStreams, "idle-streams", 2000, "concurrent idle streams in the memory scenario")
 	flag.StringVar(&o.profileDir, "profile", "", "profile mode: write CPU profiles of the service and the floor under the gateway @rate scenario into this directory")
 	flag.Float64Var(&o.profileSecs, "profile-seconds", 20, "profile mode: seconds of load per process")
 	flag.IntVar(&o.profileRate, "profile-rate", 1000, "profile mode: arrival rate (req/s)")
-	flag.StringVar(&o.profileScen, "profile-scenario", "buffered", "profile mode: buffered (@rate, CPU), streams (100-chunk streams, CPU) or idle (idle streams, live heap)")
+	flag.StringVar(&o.profileScen, "profile-scenario", "buffered", "profile mode: buffered (@rate, CPU), streams (100-chunk streams, CPU), idle (idle streams, live heap) or embeddings (@-embed-rate, first of -embed-formats, CPU)")
 	flag.StringVar(&o.profilePath, "profile-path", "gateway", "profile mode: gateway or ollama")
 	flag.Parse()
 
@@ -155,20 +171,91 @@ type Settings struct {
 	IdleHoldSeconds float64 `json:"idle_hold_seconds"`
 	LogLevel        string  `json:"service_log_level"`
 	RlimitNoFile    uint64  `json:"rlimit_nofile"`
+	// Scenarios run: buffered, throughput, streams, embeddings, idle.
+	Scenarios []string `json:"scenarios"`
+	// Embeddings: EmbedInputs inputs of about EmbedChars characters each
+	// per request, EmbedRoundSeconds per target per round, at EmbedRate
+	// (open model) for each of EmbedFormats and on Conns connections
+	// (closed loop) for each of EmbedTputFormats (quick: none).
+	EmbedRate         int      `json:"embeddings_rate"`
+	EmbedInputs       int      `json:"embeddings_inputs"`
+	EmbedChars        int      `json:"embeddings_input_chars"`
+	EmbedDims         int      `json:"embeddings_dimensions"`
+	EmbedFormats      []string `json:"embeddings_formats"`
+	EmbedTputFormats  []string `json:"embeddings_max_throughput_formats"`
+	EmbedRoundSeconds float64  `json:"embeddings_round_seconds"`
+	EmbedWarmSeconds  float64  `json:"embeddings_warmup_seconds"`
 }
+
+// scenarioNames are the scenarios of a path, in the order they run.
+var scenarioNames = []string{"buffered", "throughput", "streams", "embeddings", "idle"}
+
+// parseScenarios checks -scenarios ("all" is every one).
+func parseScenarios(list string) ([]string, error) {
+	want := map[string]bool{}
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+		case n == "all":
+			for _, s := range scenarioNames {
+				want[s] = true
+			}
+		case slices.Contains(scenarioNames, n):
+			want[n] = true
+		default:
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q (want %s or all)", n, strings.Join(scenarioNames, ", "))
+		}
+	}
+	var out []string
+	for _, s := range scenarioNames {
+		if want[s] {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-scenarios: none given")
+	}
+	return out, nil
+}
+
+func parseFormats(list string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(list, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case "":
+		case "float", "base64":
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		default:
+			return nil, fmt.Errorf("-embed-formats: unknown encoding_format %q (want float, base64)", f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-embed-formats: none given")
+	}
+	return out, nil
+}
+
+// wants reports whether scenario runs.
+func (s Settings) wants(scenario string) bool { return slices.Contains(s.Scenarios, scenario) }
 
 func (h *harness) settings() Settings {
 	s := Settings{Mode: "full", Rounds: 3, RoundSeconds: 3, WarmSeconds: 1, Rates: []int{1000, 3000}, Conns: 64,
 		StreamWorkers: 50, StreamChunks: 100, IdleStreams: h.opts.idleStreams, IdleChunks: 10, IdleIntervalMs: 1000,
-		IdleHoldSeconds: 3, LogLevel: h.opts.logLevel, RlimitNoFile: noFileLimit()}
+		IdleHoldSeconds: 3, LogLevel: h.opts.logLevel, RlimitNoFile: noFileLimit(),
+		EmbedRate: h.opts.embedRate, EmbedInputs: h.opts.embedInputs, EmbedChars: 300, EmbedDims: embedDims,
+		EmbedRoundSeconds: 2, EmbedWarmSeconds: 1}
 	if h.opts.quick {
 		s.Mode, s.Rounds, s.RoundSeconds, s.WarmSeconds, s.IdleHoldSeconds = "quick", 1, 1.5, 0.3, 1
+		s.EmbedRoundSeconds, s.EmbedWarmSeconds = 0.4, 0.15
 	}
 	if h.opts.rounds > 0 {
 		s.Rounds = h.opts.rounds
 	}
 	if h.opts.roundSeconds > 0 {
-		s.RoundSeconds = h.opts.roundSeconds
+		s.RoundSeconds, s.EmbedRoundSeconds = h.opts.roundSeconds, h.opts.roundSeconds
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,7 +195,9 @@ func startRole(name, logPath string, args ...string) (*child, error) {
 func serviceEnv(set map[string]string) []string {
 	drop := map[string]bool{}
 	for _, k := range []string{"CHATGPT_API_PORT", "GATEWAY_URL", "GATEWAY_API_KEY", "OLLAMA_URL", "AGENT_ID",
-		"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT", "CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE"} {
+		"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT", "CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE",
+		"EMBEDDINGS_MODEL", "RESPONSES_DATA_DIR", "RESPONSES_REDIS_URL", "RESPONSES_TTL", "POOL_STRATEGY",
+		"POOL_RESIDENCY_INTERVAL"} {
 		drop[k] = true
 	}
 	var env []string
@@ -220,6 +223,9 @@ func startService(name, logPath, bin string, extraArgs []string, cfgPath string,
 			return nil, err
 		}
 		env["CHATGPT_API_PORT"] = strconv.Itoa(port)
+		// Each instance keeps its stored responses apart: the embedded
+		// store locks its file.
+		env["RESPONSES_DATA_DIR"] = filepath.Join(filepath.Dir(logPath), fmt.Sprintf("%s-data-%d", filepath.Base(logPath), port))
 		args := append(append([]string(nil), extraArgs...), "--config", cfgPath)
 		c, _, err := spawn(name, logPath, serviceEnv(env), false, bin, args...)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,12 +16,18 @@ import (
 // against the floor (this binary, also profiled), one after the other, and
 // prints the top of each profile. Scenarios: buffered (open model at
 // -profile-rate; CPU), streams (100-chunk streams, 50 concurrent; CPU),
-// idle (2000 idle streams; live heap and runtime memory while they are open).
+// idle (2000 idle streams; live heap and runtime memory while they are open),
+// embeddings (open model at -embed-rate, the first of -embed-formats; CPU).
 func (h *harness) profile() int {
 	h.set = h.settings()
 	scen := h.opts.profileScen
-	if scen != "buffered" && scen != "streams" && scen != "idle" {
-		fmt.Fprintf(os.Stderr, "bench: -profile-scenario %q: want buffered, streams or idle\n", scen)
+	if scen != "buffered" && scen != "streams" && scen != "idle" && scen != "embeddings" {
+		fmt.Fprintf(os.Stderr, "bench: -profile-scenario %q: want buffered, streams, idle or embeddings\n", scen)
+		return 2
+	}
+	formats, err := parseFormats(h.opts.embedFormats)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
 	dir, err := filepath.Abs(h.opts.profileDir)
@@ -78,16 +85,28 @@ func (h *harness) profile() int {
 	defer cancel()
 	h.smp = newSampler(ctx, 100*time.Millisecond)
 	ts := h.targets(p, floor, svc)[1:]
-	if err := sanity(ts); err != nil {
+	err = sanity(ts)
+	if scen == "embeddings" && err == nil {
+		texts := embedTexts(h.set.EmbedInputs, h.set.EmbedChars)
+		ts = h.embedTargets(p, floor, svc, formats[0], texts, map[string]*http.Client{})
+		err = embedSanity(ts, p.ollama, len(texts), &EmbedResult{RequestBytes: map[string]int{}, ResponseBytes: map[string]int{}})
+		ts = ts[1:]
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	dur := secs(h.opts.profileSecs)
 	for _, t := range ts {
 		switch scen {
-		case "buffered":
-			h.logf("profiling %s: %d req/s for %.0fs", t.name, h.opts.profileRate, dur.Seconds())
-			r := runRate([]*target{t}, h.opts.profileRate, 1, dur, time.Second, h.smp)[t.name]
+		case "buffered", "embeddings":
+			rate := h.opts.profileRate
+			if scen == "embeddings" {
+				rate = h.set.EmbedRate
+				h.logf("embeddings: %d inputs, encoding_format %s", h.set.EmbedInputs, formats[0])
+			}
+			h.logf("profiling %s: %d req/s for %.0fs", t.name, rate, dur.Seconds())
+			r := runRate([]*target{t}, rate, 1, dur, time.Second, h.smp)[t.name]
 			h.logf("%s: %d sent, %.2f%% ok, p50 %.3f ms, p99 %.3f ms, CPU %.3f s / 1000 req", t.name, r.Sent, r.SuccessPct, r.Latency.P50, r.Latency.P99, r.CPUPer1000)
 		case "streams":
 			h.logf("profiling %s: streams of %d chunks, %d concurrent, for %.0fs", t.name, h.set.StreamChunks, h.set.StreamWorkers, dur.Seconds())

@@ -42,36 +42,66 @@ func ratio(svc, floor float64) string {
 	return strconv.FormatFloat(svc/floor, 'f', 2, 64) + "×"
 }
 
+// rateRows are the rows of one open-model point (rr: target -> result);
+// pre starts each metric.
+func rateRows(pre string, rr map[string]*RateResult) []row {
+	d, f, s := rr["direct"], rr["floor"], rr["service"]
+	keep := func(r *RateResult) string {
+		t := fmt.Sprintf("%.0f/s sent, %.2f%% ok", r.SentRate, r.SuccessPct)
+		if !r.KeptUp {
+			t += " ⚠ " + r.Note
+		}
+		return t
+	}
+	return []row{
+		{metric: pre + "achieved", text: [3]string{keep(d), keep(f), keep(s)}, ratio: ""},
+		{metric: pre + "latency p50 (ms)", vals: [3]float64{d.Latency.P50, f.Latency.P50, s.Latency.P50}, format: fms},
+		{metric: pre + "latency p99 (ms)", vals: [3]float64{d.Latency.P99, f.Latency.P99, s.Latency.P99}, format: fms},
+		{metric: pre + "latency max (ms)", vals: [3]float64{d.Latency.Max, f.Latency.Max, s.Latency.Max}, format: fms},
+		{metric: pre + "added p50 over direct (ms)", vals: [3]float64{nan, f.Latency.P50 - d.Latency.P50, s.Latency.P50 - d.Latency.P50}, format: fms},
+		{metric: pre + "added p99 over direct (ms)", vals: [3]float64{nan, f.Latency.P99 - d.Latency.P99, s.Latency.P99 - d.Latency.P99}, format: fms},
+		{metric: pre + "CPU s / 1000 req", vals: [3]float64{d.CPUPer1000, f.CPUPer1000, s.CPUPer1000}, format: f3, upstream: true},
+		{metric: pre + "peak RSS (MiB)", vals: [3]float64{mib(d.PeakRSSKiB), mib(f.PeakRSSKiB), mib(s.PeakRSSKiB)}, format: fmib, upstream: true},
+	}
+}
+
+// throughputRows are the rows of one closed-loop point; pre starts each
+// metric.
+func throughputRows(pre string, t map[string]*ThroughputResult) []row {
+	d, f, s := t["direct"], t["floor"], t["service"]
+	return []row{
+		{metric: pre + "req/s", vals: [3]float64{d.ReqPerSec, f.ReqPerSec, s.ReqPerSec}, format: f0},
+		{metric: pre + "failed", vals: [3]float64{float64(d.Failed), float64(f.Failed), float64(s.Failed)}, format: f0, ratio: "-"},
+		{metric: pre + "latency p99 (ms)", vals: [3]float64{d.Latency.P99, f.Latency.P99, s.Latency.P99}, format: fms},
+		{metric: pre + "CPU s / 1000 req", vals: [3]float64{d.CPUPer1000, f.CPUPer1000, s.CPUPer1000}, format: f3, upstream: true},
+	}
+}
+
+// embedFormats are the formats of p's embeddings scenario, in the order
+// they ran.
+func embedFormats(p *PathResult) []string {
+	var out []string
+	for _, f := range []string{"float", "base64"} {
+		if p.Embeddings[f] != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// embedLabel names an embeddings format's rows: "embeddings 16×~300 chars, float".
+func embedLabel(e *EmbedResult) string {
+	return fmt.Sprintf("embeddings %d×~%d chars, %s", e.Inputs, (e.InputChars+e.Inputs/2)/max(e.Inputs, 1), e.Format)
+}
+
 func table(p *PathResult) [][]string {
 	var rows []row
 	add := func(r row) { rows = append(rows, r) }
-	for _, rate := range sortedRates(p) {
-		rr := p.Rate[rate]
-		d, f, s := rr["direct"], rr["floor"], rr["service"]
-		pre := "@" + rate + " req/s: "
-		keep := func(r *RateResult) string {
-			t := fmt.Sprintf("%.0f/s sent, %.2f%% ok", r.SentRate, r.SuccessPct)
-			if !r.KeptUp {
-				t += " ⚠ " + r.Note
-			}
-			return t
-		}
-		add(row{metric: pre + "achieved", text: [3]string{keep(d), keep(f), keep(s)}, ratio: ""})
-		add(row{metric: pre + "latency p50 (ms)", vals: [3]float64{d.Latency.P50, f.Latency.P50, s.Latency.P50}, format: fms})
-		add(row{metric: pre + "latency p99 (ms)", vals: [3]float64{d.Latency.P99, f.Latency.P99, s.Latency.P99}, format: fms})
-		add(row{metric: pre + "latency max (ms)", vals: [3]float64{d.Latency.Max, f.Latency.Max, s.Latency.Max}, format: fms})
-		add(row{metric: pre + "added p50 over direct (ms)", vals: [3]float64{nan, f.Latency.P50 - d.Latency.P50, s.Latency.P50 - d.Latency.P50}, format: fms})
-		add(row{metric: pre + "added p99 over direct (ms)", vals: [3]float64{nan, f.Latency.P99 - d.Latency.P99, s.Latency.P99 - d.Latency.P99}, format: fms})
-		add(row{metric: pre + "CPU s / 1000 req", vals: [3]float64{d.CPUPer1000, f.CPUPer1000, s.CPUPer1000}, format: f3, upstream: true})
-		add(row{metric: pre + "peak RSS (MiB)", vals: [3]float64{mib(d.PeakRSSKiB), mib(f.PeakRSSKiB), mib(s.PeakRSSKiB)}, format: fmib, upstream: true})
+	for _, rate := range sortedRates(p.Rate) {
+		rows = append(rows, rateRows("@"+rate+" req/s: ", p.Rate[rate])...)
 	}
 	if t := p.Throughput; t != nil {
-		d, f, s := t["direct"], t["floor"], t["service"]
-		pre := fmt.Sprintf("max throughput, %d conns: ", d.Conns)
-		add(row{metric: pre + "req/s", vals: [3]float64{d.ReqPerSec, f.ReqPerSec, s.ReqPerSec}, format: f0})
-		add(row{metric: pre + "failed", vals: [3]float64{float64(d.Failed), float64(f.Failed), float64(s.Failed)}, format: f0, ratio: "-"})
-		add(row{metric: pre + "latency p99 (ms)", vals: [3]float64{d.Latency.P99, f.Latency.P99, s.Latency.P99}, format: fms})
-		add(row{metric: pre + "CPU s / 1000 req", vals: [3]float64{d.CPUPer1000, f.CPUPer1000, s.CPUPer1000}, format: f3, upstream: true})
+		rows = append(rows, throughputRows(fmt.Sprintf("max throughput, %d conns: ", t["direct"].Conns), t)...)
 	}
 	if t := p.Streams; t != nil {
 		d, f, s := t["direct"], t["floor"], t["service"]
@@ -88,6 +118,20 @@ func table(p *PathResult) [][]string {
 		add(row{metric: pre + "added last byte p99 (ms)", vals: [3]float64{nan, f.TTLB.P99 - d.TTLB.P99, s.TTLB.P99 - d.TTLB.P99}, format: fms})
 		add(row{metric: pre + "CPU ms / stream", vals: [3]float64{d.CPUMsPerStrm, f.CPUMsPerStrm, s.CPUMsPerStrm}, format: f3, upstream: true})
 		add(row{metric: pre + "peak RSS (MiB)", vals: [3]float64{mib(d.PeakRSSKiB), mib(f.PeakRSSKiB), mib(s.PeakRSSKiB)}, format: fmib, upstream: true})
+	}
+	for _, format := range embedFormats(p) {
+		e := p.Embeddings[format]
+		label := embedLabel(e)
+		add(row{metric: label + ": bytes of request / answer", text: [3]string{
+			fmt.Sprintf("%d / %d", e.RequestBytes["direct"], e.ResponseBytes["direct"]),
+			fmt.Sprintf("%d / %d", e.RequestBytes["floor"], e.ResponseBytes["floor"]),
+			fmt.Sprintf("%d / %d", e.RequestBytes["service"], e.ResponseBytes["service"])}})
+		for _, rate := range sortedRates(e.Rate) {
+			rows = append(rows, rateRows(label+" @"+rate+" req/s: ", e.Rate[rate])...)
+		}
+		if t := e.Throughput; t != nil {
+			rows = append(rows, throughputRows(fmt.Sprintf("%s, max throughput, %d conns: ", label, t["direct"].Conns), t)...)
+		}
 	}
 	if f, s := p.Idle["floor"], p.Idle["service"]; f != nil && s != nil {
 		pre := fmt.Sprintf("%d idle streams: ", f.Requested)
@@ -124,9 +168,9 @@ func table(p *PathResult) [][]string {
 	return out
 }
 
-func sortedRates(p *PathResult) []string {
+func sortedRates[R any](m map[string]R) []string {
 	var rs []int
-	for k := range p.Rate {
+	for k := range m {
 		n, _ := strconv.Atoi(k)
 		rs = append(rs, n)
 	}
@@ -191,24 +235,47 @@ func check(path, name, unit string, svc, floor, limit float64, atMost bool) Targ
 	return c
 }
 
+// rateChecks are the targets of an open-model point: added p99 and CPU
+// per request.
+func rateChecks(path, what string, rr map[string]*RateResult, addedLimit, cpuLimit float64) []TargetCheck {
+	d, f, s := rr["direct"], rr["floor"], rr["service"]
+	return []TargetCheck{
+		check(path, "added p99 "+what, "ms", s.Latency.P99-d.Latency.P99, f.Latency.P99-d.Latency.P99, addedLimit, true),
+		check(path, "CPU / 1000 req "+what, "s", s.CPUPer1000, f.CPUPer1000, cpuLimit, true),
+	}
+}
+
+func throughputCheck(path, what string, t map[string]*ThroughputResult, limit float64) TargetCheck {
+	return check(path, what, "req/s", t["service"].ReqPerSec, t["floor"].ReqPerSec, limit, false)
+}
+
 func checks(p *PathResult) []TargetCheck {
+	// The Ollama path translates both ways where the floor copies bytes:
+	// looser targets, for embeddings as for chat.
 	addedLimit, cpuLimit, tputLimit := 1.3, 1.25, 0.85
 	if p.Protocol == "ollama" {
 		addedLimit, cpuLimit, tputLimit = 2, 2, 0.6
 	}
 	var out []TargetCheck
 	if rr := p.Rate["1000"]; rr != nil {
-		d, f, s := rr["direct"], rr["floor"], rr["service"]
-		out = append(out, check(p.Name, "added p99 @1000 req/s", "ms", s.Latency.P99-d.Latency.P99, f.Latency.P99-d.Latency.P99, addedLimit, true))
-		out = append(out, check(p.Name, "CPU / 1000 req @1000 req/s", "s", s.CPUPer1000, f.CPUPer1000, cpuLimit, true))
+		out = append(out, rateChecks(p.Name, "@1000 req/s", rr, addedLimit, cpuLimit)...)
 	}
 	if t := p.Throughput; t != nil {
-		out = append(out, check(p.Name, "max throughput, 64 conns", "req/s", t["service"].ReqPerSec, t["floor"].ReqPerSec, tputLimit, false))
+		out = append(out, throughputCheck(p.Name, fmt.Sprintf("max throughput, %d conns", t["direct"].Conns), t, tputLimit))
 	}
 	if t := p.Streams; t != nil {
 		d, f, s := t["direct"], t["floor"], t["service"]
 		out = append(out, check(p.Name, "stream rate", "streams/s", s.StreamsPerSec, f.StreamsPerSec, 0.8, false))
 		out = append(out, check(p.Name, "added TTFB p99", "ms", s.TTFB.P99-d.TTFB.P99, f.TTFB.P99-d.TTFB.P99, 1.5, true))
+	}
+	for _, format := range embedFormats(p) {
+		e := p.Embeddings[format]
+		for _, rate := range sortedRates(e.Rate) {
+			out = append(out, rateChecks(p.Name, "@"+rate+" req/s, embeddings "+format, e.Rate[rate], addedLimit, cpuLimit)...)
+		}
+		if t := e.Throughput; t != nil {
+			out = append(out, throughputCheck(p.Name, fmt.Sprintf("max throughput, %d conns, embeddings %s", t["direct"].Conns, format), t, tputLimit))
+		}
 	}
 	if f, s := p.Idle["floor"], p.Idle["service"]; f != nil && s != nil {
 		out = append(out, check(p.Name, "RSS per idle open stream", "KiB", s.PerStreamKiB, f.PerStreamKiB, 1, true))
@@ -263,34 +330,62 @@ func markdown(rep *Report) string {
 	b.WriteString("Latencies are client-observed over loopback, percentiles over every request of every round; \"added\" = target minus direct at the same percentile, and the ratio column compares those added values. ")
 	b.WriteString("TTFB = request sent → first response body byte; last byte = → end of the body. ")
 	b.WriteString("CPU is utime+stime of the measured process from /proc/<pid>/stat (clock ticks); peak RSS is the highest VmRSS sampled every 100 ms during the scenario. ")
-	b.WriteString("Buffered: open model (vegeta, constant arrival rate, keep-alive). Throughput and streams: closed loops, counted when finished within the round.\n")
+	b.WriteString("Buffered: open model (vegeta, constant arrival rate, keep-alive). Throughput and streams: closed loops, counted when finished within the round. ")
+	if rep.Settings.wants("embeddings") {
+		st := rep.Settings
+		fmt.Fprintf(&b, "Embeddings (a RAG ingest batch: %d inputs of ~%d characters, %d-dimensional vectors): measured like buffered chat, open model @%d req/s (encoding_format %s)",
+			st.EmbedInputs, st.EmbedChars, st.EmbedDims, st.EmbedRate, strings.Join(st.EmbedFormats, " and "))
+		if len(st.EmbedTputFormats) > 0 {
+			fmt.Fprintf(&b, " and a closed loop on %d connections (%s)", st.Conns, strings.Join(st.EmbedTputFormats, " and "))
+		} else {
+			b.WriteString(" (no closed loop in quick mode)")
+		}
+		fmt.Fprintf(&b, ", %.1fs per target per round, on floor and service processes started for it. ", st.EmbedRoundSeconds)
+	}
+	fmt.Fprintf(&b, "Scenarios run: %s.\n", strings.Join(rep.Settings.Scenarios, ", "))
 	for _, p := range rep.Paths {
 		fmt.Fprintf(&b, "\n## Path: %s (upstream protocol %s)\n\n", p.Name, p.Protocol)
 		for _, n := range p.Notes {
 			b.WriteString("- " + n + "\n")
 		}
 		b.WriteString("\n" + mdTable(p.Table))
-		fmt.Fprintf(&b, "\nProcess VmHWM after the load scenarios: upstream %.1f MiB, floor %.1f MiB, service %.1f MiB.\n",
-			mib(p.PeakRSSKiB["upstream"]), mib(p.PeakRSSKiB["floor"]), mib(p.PeakRSSKiB["service"]))
+		if len(p.PeakRSSKiB) > 0 {
+			fmt.Fprintf(&b, "\nProcess VmHWM after the chat load scenarios (buffered, throughput, streams): upstream %.1f MiB, floor %.1f MiB, service %.1f MiB.\n",
+				mib(p.PeakRSSKiB["upstream"]), mib(p.PeakRSSKiB["floor"]), mib(p.PeakRSSKiB["service"]))
+		}
 		if rep.Settings.Rounds > 1 {
 			rs := roundsTable(p)
 			b.WriteString("\nSpread over the rounds (one value per round, in order):\n\n" + mdTable(rs))
 		}
 		var errs []string
-		for _, rate := range sortedRates(p) {
-			for _, t := range order {
-				if e := p.Rate[rate][t].Errors; len(e) > 0 {
-					errs = append(errs, fmt.Sprintf("@%s %s: %v", rate, t, map[string]int(e)))
+		rateErrs := func(pre string, m map[string]map[string]*RateResult) {
+			for _, rate := range sortedRates(m) {
+				for _, t := range order {
+					if r := m[rate][t]; r != nil && len(r.Errors) > 0 {
+						errs = append(errs, fmt.Sprintf("%s@%s %s: %v", pre, rate, t, map[string]int(r.Errors)))
+					}
 				}
 			}
 		}
+		tputErrs := func(pre string, m map[string]*ThroughputResult) {
+			for _, t := range order {
+				if r := m[t]; r != nil && len(r.Errors) > 0 {
+					errs = append(errs, fmt.Sprintf("%sthroughput %s: %v", pre, t, map[string]int(r.Errors)))
+				}
+			}
+		}
+		rateErrs("", p.Rate)
+		tputErrs("", p.Throughput)
 		for _, t := range order {
-			if e := p.Throughput[t].Errors; len(e) > 0 {
-				errs = append(errs, fmt.Sprintf("throughput %s: %v", t, map[string]int(e)))
+			if r := p.Streams[t]; r != nil && len(r.Errors) > 0 {
+				errs = append(errs, fmt.Sprintf("streams %s: %v", t, map[string]int(r.Errors)))
 			}
-			if e := p.Streams[t].Errors; len(e) > 0 {
-				errs = append(errs, fmt.Sprintf("streams %s: %v", t, map[string]int(e)))
-			}
+		}
+		for _, f := range embedFormats(p) {
+			rateErrs("embeddings "+f+" ", p.Embeddings[f].Rate)
+			tputErrs("embeddings "+f+" ", p.Embeddings[f].Throughput)
+		}
+		for _, t := range order {
 			if r := p.Idle[t]; r != nil && len(r.Errors) > 0 {
 				errs = append(errs, fmt.Sprintf("idle streams %s: %v", t, map[string]int(r.Errors)))
 			}
@@ -346,17 +441,28 @@ func roundsTable(p *PathResult) [][]string {
 		}
 		return strconv.FormatFloat(r.CPUSecs*1000/float64(r.Done+r.Failed), 'f', 3, 64)
 	}
-	for _, rt := range sortedRates(p) {
-		rr := p.Rate[rt]
-		rows = append(rows, []string{"@" + rt + " req/s: p99 (ms)", join(rr["direct"].Rounds, p99), join(rr["floor"].Rounds, p99), join(rr["service"].Rounds, p99)})
-		rows = append(rows, []string{"@" + rt + " req/s: CPU s / 1000 req", join(rr["direct"].Rounds, cpu), join(rr["floor"].Rounds, cpu), join(rr["service"].Rounds, cpu)})
+	ratePoints := func(pre string, m map[string]map[string]*RateResult) {
+		for _, rt := range sortedRates(m) {
+			rr := m[rt]
+			rows = append(rows, []string{pre + "@" + rt + " req/s: p99 (ms)", join(rr["direct"].Rounds, p99), join(rr["floor"].Rounds, p99), join(rr["service"].Rounds, p99)})
+			rows = append(rows, []string{pre + "@" + rt + " req/s: CPU s / 1000 req", join(rr["direct"].Rounds, cpu), join(rr["floor"].Rounds, cpu), join(rr["service"].Rounds, cpu)})
+		}
 	}
-	if t := p.Throughput; t != nil {
-		rows = append(rows, []string{"max throughput (req/s)", join(t["direct"].Rounds, rate), join(t["floor"].Rounds, rate), join(t["service"].Rounds, rate)})
+	tputPoint := func(pre string, t map[string]*ThroughputResult) {
+		if t != nil {
+			rows = append(rows, []string{pre + "max throughput (req/s)", join(t["direct"].Rounds, rate), join(t["floor"].Rounds, rate), join(t["service"].Rounds, rate)})
+		}
 	}
+	ratePoints("", p.Rate)
+	tputPoint("", p.Throughput)
 	if t := p.Streams; t != nil {
 		rows = append(rows, []string{"streams/s", join(t["direct"].Rounds, rate), join(t["floor"].Rounds, rate), join(t["service"].Rounds, rate)})
 		rows = append(rows, []string{"streams: TTFB p99 (ms)", join(t["direct"].Rounds, p99), join(t["floor"].Rounds, p99), join(t["service"].Rounds, p99)})
+	}
+	for _, f := range embedFormats(p) {
+		e := p.Embeddings[f]
+		ratePoints(embedLabel(e)+" ", e.Rate)
+		tputPoint(embedLabel(e)+", ", e.Throughput)
 	}
 	return rows
 }

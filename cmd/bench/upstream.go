@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -56,25 +61,8 @@ func leadingInt(b []byte) (int, bool) {
 // jsonBool finds "key": and reports the literal after it (true/false) and
 // whether the key was there.
 func jsonBool(body []byte, key string) (val, found bool) {
-	k := []byte(`"` + key + `"`)
-	for off := 0; ; {
-		i := bytes.Index(body[off:], k)
-		if i < 0 {
-			return false, false
-		}
-		j := off + i + len(k)
-		for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
-			j++
-		}
-		if j < len(body) && body[j] == ':' {
-			j++
-			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
-				j++
-			}
-			return bytes.HasPrefix(body[j:], []byte("true")), true
-		}
-		off = j
-	}
+	v, ok := jsonValue(body, key)
+	return ok && bytes.HasPrefix(v, []byte("true")), ok
 }
 
 func parseWant(r *http.Request, body []byte, ollama bool) wantParams {
@@ -123,22 +111,26 @@ var (
 	oaiFinish   = []byte(oaiPrefix + `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n")
 	oaiUsage    = []byte(oaiPrefix + `[],"usage":{"prompt_tokens":24,"completion_tokens":100,"total_tokens":124}}` + "\n\n")
 	oaiDone     = []byte("data: [DONE]\n\n")
-	oaiModels   = []byte(fmt.Sprintf(`{"object":"list","data":[{"id":%q,"object":"model","created":1715367049,"owned_by":"bench"}]}`, benchModel))
+	oaiModels   = []byte(fmt.Sprintf(`{"object":"list","data":[{"id":%q,"object":"model","created":1715367049,"owned_by":"bench"},{"id":%q,"object":"model","created":1715367049,"owned_by":"bench"}]}`, benchModel, embedModel))
 
 	olStamp    = "2026-11-26T08:52:19.385406455Z"
 	olFinal    = `"done_reason":"stop","done":true,"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":24,"prompt_eval_duration":342546000,"eval_count":60,"eval_duration":4535599000}`
 	olBuffered = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"message":{"role":"assistant","content":%q},%s`, benchModel, olStamp, answerText, olFinal))
 	olChunk    = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"message":{"role":"assistant","content":" token"},"done":false}`+"\n", benchModel, olStamp))
 	olLast     = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"message":{"role":"assistant","content":""},%s`+"\n", benchModel, olStamp, olFinal))
-	olTags     = []byte(fmt.Sprintf(`{"models":[{"name":%q,"model":%q,"modified_at":"2025-05-10T08:06:48.639712648-07:00","size":4683075271,"digest":"0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163","details":{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"7.6B","quantization_level":"Q4_K_M"}}]}`, benchModel, benchModel))
+	olTags     = []byte(fmt.Sprintf(`{"models":[{"name":%q,"model":%q,"modified_at":"2025-05-10T08:06:48.639712648-07:00","size":4683075271,"digest":"0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163","details":{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"7.6B","quantization_level":"Q4_K_M"}},`+
+		`{"name":%q,"model":%q,"modified_at":"2025-05-10T08:04:12.112233445-07:00","size":274302450,"digest":"0a109f422b47e3a30ba2b10eca18548e944e8a23073ee3f3e947efcf3c45e59f","details":{"parent_model":"","format":"gguf","family":"nomic-bert","families":["nomic-bert"],"parameter_size":"137M","quantization_level":"F16"}}]}`,
+		benchModel, benchModel, embedModelTag, embedModelTag))
 )
 
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type fakeUpstream struct {
-	ollama bool
-	dump   bool
-	dumped sync.Once
+	ollama      bool
+	dump        bool
+	dumped      sync.Once
+	dumpedEmbed sync.Once
+	embeds      *embedWire
 }
 
 func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +146,9 @@ func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !u.ollama && r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions",
 		u.ollama && r.Method == http.MethodPost && r.URL.Path == "/api/chat":
 		u.chat(w, r)
+	case !u.ollama && r.Method == http.MethodPost && r.URL.Path == "/v1/embeddings",
+		u.ollama && r.Method == http.MethodPost && r.URL.Path == "/api/embed":
+		u.embed(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -264,10 +259,11 @@ func runUpstream(dump bool) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	embeds := newEmbedWire()
 	for _, s := range []struct {
 		ln net.Listener
 		h  http.Handler
-	}{{lo, &fakeUpstream{dump: dump}}, {ll, &fakeUpstream{ollama: true, dump: dump}}} {
+	}{{lo, &fakeUpstream{dump: dump, embeds: embeds}}, {ll, &fakeUpstream{ollama: true, dump: dump, embeds: embeds}}} {
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go srv.Serve(s.ln)
 	}
@@ -283,4 +279,237 @@ func waitSignal(ctx context.Context) {
 	case <-sig:
 	case <-ctx.Done():
 	}
+}
+
+// ---- embeddings ------------------------------------------------------------
+
+const (
+	// embedModel is the service's embeddings.model (its default), the
+	// name the OpenAI-protocol fake lists; Ollama lists it with its tag.
+	embedModel    = "nomic-embed-text"
+	embedModelTag = "nomic-embed-text:latest"
+	// embedDims is nomic-embed-text's vector size.
+	embedDims = 768
+	// embedDistinct vectors exist; input i gets vector i mod embedDistinct.
+	embedDistinct = 16
+	// embedTokensPerInput is the usage the fakes report per input (about
+	// what 300 characters of English make).
+	embedTokensPerInput = 75
+	// embedMaxInputs bounds a fake's answer (OpenAI allows 2048 inputs).
+	embedMaxInputs = 2048
+)
+
+// embedVectors are the fakes' vectors: deterministic, unit length, with
+// values of the spread a 768-dimensional normalised embedding has (about
+// ±0.036). The harness computes them too, to check answers.
+var embedVectors = func() [][]float32 {
+	rng := rand.New(rand.NewPCG(768, 16))
+	out := make([][]float32, embedDistinct)
+	for i := range out {
+		v := make([]float64, embedDims)
+		var norm float64
+		for j := range v {
+			v[j] = rng.NormFloat64()
+			norm += v[j] * v[j]
+		}
+		norm = math.Sqrt(norm)
+		out[i] = make([]float32, embedDims)
+		for j := range v {
+			out[i][j] = float32(v[j] / norm)
+		}
+	}
+	return out
+}()
+
+// Kinds of embeddings answer.
+const (
+	embedOpenAIFloat  = iota // OpenAI list, float arrays
+	embedOpenAIBase64        // OpenAI list, base64 strings
+	embedOllama              // /api/embed
+	embedKinds
+)
+
+// embedWire holds the fakes' embeddings answers: each vector's JSON value
+// in every encoding, made once, and whole answers per batch size, made on
+// first use and kept, so a request costs a scan of its body and a write.
+type embedWire struct {
+	vec   [embedKinds][][]byte
+	mu    sync.RWMutex
+	cache map[[2]int][]byte // {kind, inputs} -> answer
+}
+
+func newEmbedWire() *embedWire {
+	e := &embedWire{cache: map[[2]int][]byte{}}
+	for _, v := range embedVectors {
+		// OpenAI (and the Python servers OpenAI-compatible gateways run)
+		// print each float32 value as the shortest float64 that reads back
+		// as it: "-0.006929283495992422". Ollama's Go server marshals the
+		// float32 itself: "-0.0069292835".
+		wide := make([]float64, len(v))
+		for j, f := range v {
+			wide[j] = float64(f)
+		}
+		fl, _ := json.Marshal(wide)
+		raw := make([]byte, 0, 4*len(v))
+		for _, f := range v {
+			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(f))
+		}
+		b64 := append(append([]byte{'"'}, base64.StdEncoding.EncodeToString(raw)...), '"')
+		ol, _ := json.Marshal(v)
+		e.vec[embedOpenAIFloat] = append(e.vec[embedOpenAIFloat], fl)
+		e.vec[embedOpenAIBase64] = append(e.vec[embedOpenAIBase64], b64)
+		e.vec[embedOllama] = append(e.vec[embedOllama], ol)
+	}
+	for kind := range embedKinds {
+		e.answer(kind, 1)
+		e.answer(kind, 16)
+	}
+	return e
+}
+
+// answer returns the answer of kind for n inputs (1 ≤ n ≤ embedMaxInputs).
+func (e *embedWire) answer(kind, n int) []byte {
+	key := [2]int{kind, n}
+	e.mu.RLock()
+	b, ok := e.cache[key]
+	e.mu.RUnlock()
+	if ok {
+		return b
+	}
+	tokens := strconv.Itoa(n * embedTokensPerInput)
+	if kind == embedOllama {
+		b = append(b, `{"model":"`+embedModelTag+`","embeddings":[`...)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, e.vec[kind][i%embedDistinct]...)
+		}
+		b = append(b, `],"total_duration":41822417,"load_duration":3276958,"prompt_eval_count":`+tokens+`}`...)
+	} else {
+		b = append(b, `{"object":"list","data":[`...)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"object":"embedding","index":`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, `,"embedding":`...)
+			b = append(b, e.vec[kind][i%embedDistinct]...)
+			b = append(b, '}')
+		}
+		b = append(b, `],"model":"`+embedModel+`","usage":{"prompt_tokens":`+tokens+`,"total_tokens":`+tokens+`}}`...)
+	}
+	e.mu.Lock()
+	e.cache[key] = b
+	e.mu.Unlock()
+	return b
+}
+
+// jsonValue finds "key": and returns what follows the colon (and any
+// white space), and whether the key was there.
+func jsonValue(body []byte, key string) ([]byte, bool) {
+	k := []byte(`"` + key + `"`)
+	for off := 0; ; {
+		i := bytes.Index(body[off:], k)
+		if i < 0 {
+			return nil, false
+		}
+		j := skipSpace(body, off+i+len(k))
+		if j < len(body) && body[j] == ':' {
+			return body[skipSpace(body, j+1):], true
+		}
+		off = j
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// countInputs reports how many inputs an embeddings request's "input"
+// holds: one for a string or an array of token ids, else the elements of
+// the array. It scans the bytes; 0 means none or not understood.
+func countInputs(body []byte) int {
+	v, ok := jsonValue(body, "input")
+	if !ok || len(v) == 0 {
+		return 0
+	}
+	if v[0] == '"' {
+		return 1
+	}
+	if v[0] != '[' {
+		return 0
+	}
+	i := skipSpace(v, 1)
+	if i >= len(v) || v[i] == ']' {
+		return 0
+	}
+	if v[i] == '-' || (v[i] >= '0' && v[i] <= '9') {
+		return 1
+	}
+	n, depth := 1, 1
+	for ; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			for i++; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth--; depth == 0 {
+				return n
+			}
+		case ',':
+			if depth == 1 {
+				n++
+			}
+		}
+	}
+	return 0
+}
+
+func (u *fakeUpstream) embed(w http.ResponseWriter, r *http.Request) {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bodyPool.Put(buf)
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return
+	}
+	body := buf.Bytes()
+	if u.dump && r.Header.Get("X-Agent-ID") != "" {
+		u.dumpedEmbed.Do(func() {
+			fmt.Fprintf(os.Stderr, "first embeddings request (%s): %s %s\nheaders: %v\nbody: %s\n", map[bool]string{true: "ollama", false: "openai"}[u.ollama], r.Method, r.URL.Path, r.Header, body)
+		})
+	}
+	n := countInputs(body)
+	if n < 1 || n > embedMaxInputs {
+		w.Header()["Content-Type"] = ctJSON
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":{"message":"bench fake: want 1 to %d inputs","type":"invalid_request_error","param":"input","code":null}}`, embedMaxInputs)
+		return
+	}
+	kind := embedOpenAIFloat
+	switch {
+	case u.ollama:
+		kind = embedOllama
+	default:
+		if v, ok := jsonValue(body, "encoding_format"); ok && bytes.HasPrefix(v, []byte(`"base64"`)) {
+			kind = embedOpenAIBase64
+		}
+	}
+	out := u.embeds.answer(kind, n)
+	h := w.Header()
+	h["Content-Type"] = ctJSON
+	if u.ollama {
+		h["Content-Type"] = ctOllamaJSON
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
+	w.Write(out)
 }
