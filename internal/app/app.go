@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +37,7 @@ import (
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/dispatch"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/limiter"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/pool"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
 )
 
@@ -55,7 +58,7 @@ var Module = fx.Options(
 		newRouter,
 		newServer,
 	),
-	fx.Invoke(runChecker, runAdmin, func(*Server) {}),
+	fx.Invoke(runChecker, runResidency, runAdmin, func(*Server) {}),
 )
 
 // New builds the fx application for cfg; extra options are for tests.
@@ -83,46 +86,71 @@ func newLogger(lc fx.Lifecycle, cfg Config) (*zap.Logger, error) {
 	return log, nil
 }
 
-// Backend is one configured backend with its client and guards.
+// Backend is one configured backend: the pool of its hosts, each with its
+// client and guards.
 type Backend struct {
 	Name      string
 	Protocol  string
-	URL       string // without credentials, for display
+	URL       string // its hosts' URLs without credentials, comma-separated, for display
 	Overrides map[string]string
-	Client    any // the backend client: offers the ports its protocol serves
-	Lister    ports.ModelLister
-	Breaker   *breaker.Breaker
-	Limiter   *limiter.Limiter
+	Pool      *pool.Pool
+	Listers   []ports.ModelLister // per host
 	// Settings name the configuration keys of its credentials and URL.
 	Settings telemetry.BackendSettings
 }
 
-// Guards reports each backend's circuit breaker and queue, for /health and
-// the metrics.
+// Guards reports each backend's circuit breakers, queues and hosts, for
+// /health and the metrics.
 type Guards map[string]Backend
 
-// Breaker is the state of the backend's circuit breaker.
+// Breaker is the state of the backend's circuit breakers taken together:
+// closed while any host's is, else half-open while any host's is, else open.
 func (g Guards) Breaker(name string) string {
-	if b, ok := g[name]; ok && b.Breaker != nil {
-		return b.Breaker.State().String()
+	b, ok := g[name]
+	if !ok {
+		return breaker.Closed.String()
 	}
-	return breaker.Closed.String()
+	best := breaker.Open
+	for i := range b.Pool.Len() {
+		st := breaker.Closed
+		if br := b.Pool.Host(i).Breaker; br != nil {
+			st = br.State()
+		}
+		if st < best {
+			best = st
+		}
+	}
+	return best.String()
 }
 
-// Queue is the number of requests waiting for the backend.
+// Queue is the number of requests waiting for one of the backend's hosts.
 func (g Guards) Queue(name string) int {
-	if b, ok := g[name]; ok && b.Limiter != nil {
-		return b.Limiter.Waiting()
+	n := 0
+	if b, ok := g[name]; ok {
+		for _, h := range b.Pool.Stats() {
+			n += h.Queued
+		}
 	}
-	return 0
+	return n
 }
 
-// InFlight is the number of requests the backend is serving.
+// InFlight is the number of requests the backend's hosts are serving.
 func (g Guards) InFlight(name string) int {
-	if b, ok := g[name]; ok && b.Limiter != nil {
-		return b.Limiter.InFlight()
+	n := 0
+	if b, ok := g[name]; ok {
+		for _, h := range b.Pool.Stats() {
+			n += h.InFlight
+		}
 	}
-	return 0
+	return n
+}
+
+// Hosts reports each host of the backend.
+func (g Guards) Hosts(name string) []pool.HostStats {
+	if b, ok := g[name]; ok {
+		return b.Pool.Stats()
+	}
+	return nil
 }
 
 func newGuards(backends []Backend) Guards {
@@ -143,34 +171,46 @@ func newBackends(cfg Config) ([]Backend, error) {
 		AllowPrivate: cfg.Images.AllowPrivate, AllowedHosts: cfg.Images.AllowedHosts,
 	})
 	tokens := tokenizer.New()
+	ps := pool.Settings{Strategy: pool.Strategy(cfg.Pool.Strategy), AffinityTTL: time.Duration(cfg.Pool.AffinityTTL),
+		AffinityEntries: cfg.Pool.AffinityEntries}
 	out := make([]Backend, 0, len(list))
 	for i, b := range list {
 		r := b.Resilience
-		opts := upstream.Options{Name: b.Name, BaseURL: b.URL, AgentID: cfg.AgentID, APIKey: b.APIKey,
-			Timeouts: upstream.Timeouts{
-				Connect: time.Duration(r.Timeouts.Connect), FirstByte: time.Duration(r.Timeouts.FirstByte),
-				Idle: time.Duration(r.Timeouts.Idle), Total: time.Duration(r.Timeouts.Total),
-			},
-			Retry: upstream.Retry{
-				Attempts: r.Retries.Attempts, BaseDelay: time.Duration(r.Retries.BaseDelay),
-				MaxDelay: time.Duration(r.Retries.MaxDelay), MaxRetryAfter: time.Duration(r.Retries.MaxRetryAfter),
-			},
+		be := Backend{Name: b.Name, Protocol: b.Protocol, Overrides: b.Overrides, Settings: settingsOf(cfg, i, b.Name)}
+		hosts := make([]pool.Host, 0, len(b.Hosts))
+		urls := make([]string, 0, len(b.Hosts))
+		for _, h := range b.Hosts {
+			opts := upstream.Options{Name: b.Name, BaseURL: h.URL, AgentID: cfg.AgentID, APIKey: b.APIKey,
+				Timeouts: upstream.Timeouts{
+					Connect: time.Duration(r.Timeouts.Connect), FirstByte: time.Duration(r.Timeouts.FirstByte),
+					Idle: time.Duration(r.Timeouts.Idle), Total: time.Duration(r.Timeouts.Total),
+				},
+				Retry: upstream.Retry{
+					Attempts: r.Retries.Attempts, BaseDelay: time.Duration(r.Retries.BaseDelay),
+					MaxDelay: time.Duration(r.Retries.MaxDelay), MaxRetryAfter: time.Duration(r.Retries.MaxRetryAfter),
+				},
+			}
+			shown := *h.URL
+			shown.User = nil
+			ph := pool.Host{Name: h.Name, URL: shown.String(), Weight: h.Weight, Labels: h.Labels,
+				Breaker: breaker.New(breaker.Settings{Failures: r.Breaker.Failures, Cooldown: time.Duration(r.Breaker.Cooldown)}, nil),
+				Limiter: limiter.New(limiter.Settings{Concurrency: r.Limit.Concurrency, Queue: r.Limit.Queue, MaxWait: time.Duration(r.Limit.MaxWait)}),
+			}
+			switch b.Protocol {
+			case ProtocolOpenAI:
+				c := gateway.New(opts, gateway.Options{Responses: b.ResponsesAPI})
+				ph.Client = c
+				be.Listers = append(be.Listers, c)
+			default:
+				c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img, Detokenizer: tokens})
+				ph.Client = c
+				be.Listers = append(be.Listers, c)
+			}
+			hosts = append(hosts, ph)
+			urls = append(urls, ph.URL)
 		}
-		shown := *b.URL
-		shown.User = nil
-		be := Backend{Name: b.Name, Protocol: b.Protocol, URL: shown.String(), Overrides: b.Overrides,
-			Breaker: breaker.New(breaker.Settings{Failures: r.Breaker.Failures, Cooldown: time.Duration(r.Breaker.Cooldown)}, nil),
-			Limiter: limiter.New(limiter.Settings{Concurrency: r.Limit.Concurrency, Queue: r.Limit.Queue, MaxWait: time.Duration(r.Limit.MaxWait)}),
-		}
-		switch b.Protocol {
-		case ProtocolOpenAI:
-			c := gateway.New(opts, gateway.Options{Responses: b.ResponsesAPI})
-			be.Client, be.Lister = c, c
-		default:
-			c := ollama.New(opts, ollama.Options{NumCtx: b.NumCtx, Images: img, Detokenizer: tokens})
-			be.Client, be.Lister = c, c
-		}
-		be.Settings = settingsOf(cfg, i, b.Name)
+		be.URL = strings.Join(urls, ",")
+		be.Pool = pool.New(b.Name, hosts, ps)
 		out = append(out, be)
 	}
 	return out, nil
@@ -191,7 +231,12 @@ func settingsOf(cfg Config, i int, name string) telemetry.BackendSettings {
 func newChecker(cfg Config, backends []Backend) *health.Checker {
 	hb := make([]health.Backend, len(backends))
 	for i, b := range backends {
-		hb[i] = health.Backend{Name: b.Name, Protocol: b.Protocol, URL: b.URL, Lister: b.Lister}
+		hosts := make([]health.Host, b.Pool.Len())
+		for j := range hosts {
+			h := b.Pool.Host(j)
+			hosts[j] = health.Host{Name: h.Name, URL: h.URL, Lister: b.Listers[j]}
+		}
+		hb[i] = health.Backend{Name: b.Name, Protocol: b.Protocol, Hosts: hosts, Observer: b.Pool}
 	}
 	return health.NewChecker(hb, time.Duration(cfg.Health.Interval), time.Duration(cfg.Health.Timeout))
 }
@@ -222,11 +267,11 @@ func newDispatch(cfg Config, cat *catalog.Catalog, backends []Backend, checker *
 	db := make([]dispatch.Backend, len(backends))
 	settings := make(map[string]telemetry.BackendSettings, len(backends))
 	for i, b := range backends {
-		db[i] = dispatch.Backend{Name: b.Name, Client: b.Client, Breaker: b.Breaker, Limiter: b.Limiter}
+		db[i] = dispatch.Backend{Name: b.Name, Pool: b.Pool}
 		settings[b.Name] = b.Settings
 	}
 	return dispatch.New(cat, db, dispatch.Observers{telemetry.Attempts{Log: log, Metrics: m, Settings: settings}, checker},
-		dispatch.EmbedBatch(cfg.Embeddings.BatchSize))
+		dispatch.EmbedBatch(cfg.Embeddings.BatchSize), dispatch.Refresh(checker))
 }
 
 // Ready is true from start-up until draining begins.
@@ -285,6 +330,7 @@ func newRouter(cfg Config, svc *dispatch.Service, convs *conversation.Service, c
 	return httpapi.NewRouter(httpapi.Options{
 		CORSOrigins: cfg.CORS.AllowedOrigins, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		PingInterval: time.Duration(cfg.Streaming.PingInterval), APIKeys: keys, TruncateEmbeddings: cfg.Embeddings.Truncate,
+		SessionHeader: cfg.Pool.SessionHeader,
 	}, deps), nil
 }
 
@@ -337,6 +383,38 @@ func runChecker(lc fx.Lifecycle, checker *health.Checker) {
 		OnStop: func(context.Context) error {
 			cancel()
 			<-done
+			return nil
+		},
+	})
+}
+
+// runResidency reads, for the life of the application, which models each
+// host of a pool holds in memory (Ollama's /api/ps), so requests go where
+// their model is loaded. The first read completes before the server
+// starts.
+func runResidency(lc fx.Lifecycle, cfg Config, backends []Backend) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	lc.Append(fx.Hook{
+		OnStart: func(start context.Context) error {
+			for _, b := range backends {
+				if b.Pool.Len() < 2 {
+					continue
+				}
+				rctx, rcancel := context.WithTimeout(start, time.Duration(cfg.Health.Timeout))
+				b.Pool.RefreshResidency(rctx)
+				rcancel()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					b.Pool.RunResidency(ctx, time.Duration(cfg.Pool.ResidencyInterval), time.Duration(cfg.Health.Timeout))
+				}()
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			wg.Wait()
 			return nil
 		},
 	})

@@ -37,6 +37,32 @@ type Config struct {
 	Streaming       StreamingConfig   `yaml:"streaming"`
 	Embeddings      EmbeddingsConfig  `yaml:"embeddings"`
 	Responses       ResponsesConfig   `yaml:"responses"`
+	Pool            PoolConfig        `yaml:"pool"`
+}
+
+// PoolConfig governs how a backend with several hosts picks one (see
+// package pool).
+type PoolConfig struct {
+	// Strategy: model_aware (default), least_busy or round_robin.
+	Strategy string `yaml:"strategy"`
+	// AffinityTTL is how long a conversation stays with the host of its
+	// last turn; AffinityEntries bounds the conversations remembered.
+	AffinityTTL     Duration `yaml:"affinity_ttl"`
+	AffinityEntries int      `yaml:"affinity_entries"`
+	// ResidencyInterval is how often each Ollama host's loaded models
+	// (/api/ps) are read.
+	ResidencyInterval Duration `yaml:"residency_interval"`
+	// SessionHeader names the request header a client may name its
+	// conversation with; empty: none is read.
+	SessionHeader string `yaml:"session_header"`
+}
+
+// HostConfig is one host of a backend's pool.
+type HostConfig struct {
+	URL    string            `yaml:"url"`
+	Name   string            `yaml:"name"`   // default: host:port
+	Weight int               `yaml:"weight"` // relative capacity; default 1
+	Labels map[string]string `yaml:"labels"` // shown in /health
 }
 
 // ResponsesConfig governs the stored responses of /v1/responses (what
@@ -139,7 +165,10 @@ type LogConfig struct {
 
 // EndpointConfig is the gateway or the Ollama host of the default backend list.
 type EndpointConfig struct {
-	URL string `yaml:"url"`
+	// URL is one host, or several separated by commas (a pool); Hosts
+	// lists them with weights and labels instead.
+	URL   string       `yaml:"url"`
+	Hosts []HostConfig `yaml:"hosts"`
 	// ResponsesAPI says the backend serves /v1/responses itself (an
 	// OpenAI-compatible gateway): Responses requests go there. Else they
 	// go through its chat completions.
@@ -155,7 +184,8 @@ type BackendConfig struct {
 	Name         string            `yaml:"name"`
 	ResponsesAPI bool              `yaml:"responses_api"` // see EndpointConfig
 	Protocol     string            `yaml:"protocol"`
-	URL          string            `yaml:"url"`
+	URL          string            `yaml:"url"` // see EndpointConfig
+	Hosts        []HostConfig      `yaml:"hosts"`
 	APIKey       string            `yaml:"api_key"`
 	Timeout      Duration          `yaml:"timeout"` // the first-byte timeout; same as resilience.timeouts.first_byte
 	Models       map[string]string `yaml:"models"`
@@ -420,6 +450,8 @@ func Default() Config {
 		Embeddings: EmbeddingsConfig{Model: "nomic-embed-text", BatchSize: 256},
 		Responses: ResponsesConfig{DataDir: "data", TTL: Duration(30 * 24 * time.Hour), MaxBytes: 16 << 20,
 			StoreMaxBytes: 1 << 30},
+		Pool: PoolConfig{Strategy: "model_aware", AffinityTTL: Duration(30 * time.Minute), AffinityEntries: 100_000,
+			ResidencyInterval: Duration(5 * time.Second), SessionHeader: "X-Session-Id"},
 	}
 }
 
@@ -581,6 +613,7 @@ var envKeys = []string{
 	"LOG_LEVEL", "UPSTREAM_TIMEOUT", "CORS_ALLOWED_ORIGINS", "DRAIN_TIMEOUT",
 	"CHATGPT_API_KEYS", "CHATGPT_API_KEYS_FILE", "EMBEDDINGS_MODEL",
 	"RESPONSES_DATA_DIR", "RESPONSES_REDIS_URL", "RESPONSES_TTL",
+	"POOL_STRATEGY", "POOL_RESIDENCY_INTERVAL",
 }
 
 func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
@@ -600,11 +633,11 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 			}
 			c.Server.Port = p
 		case "GATEWAY_URL":
-			c.Gateway.URL = v
+			c.Gateway.URL, c.Gateway.Hosts = v, nil
 		case "GATEWAY_API_KEY":
 			c.Gateway.APIKey = v
 		case "OLLAMA_URL":
-			c.Ollama.URL = v
+			c.Ollama.URL, c.Ollama.Hosts = v, nil
 		case "AGENT_ID":
 			c.AgentID = v
 		case "LOG_LEVEL":
@@ -637,6 +670,14 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 			c.Responses.TTL = d
 		case "CHATGPT_API_KEYS_FILE":
 			c.Auth.KeysFile = v
+		case "POOL_STRATEGY":
+			c.Pool.Strategy = strings.ToLower(v)
+		case "POOL_RESIDENCY_INTERVAL":
+			d, err := ParseDuration(v)
+			if err != nil {
+				return bad("must be a duration such as 5s")
+			}
+			c.Pool.ResidencyInterval = d
 		}
 	}
 	return nil
@@ -723,6 +764,23 @@ func (c *Config) Validate() error {
 	if c.Embeddings.BatchSize < 1 {
 		return bad("embeddings.batch_size", c.Embeddings.BatchSize, "must be at least 1")
 	}
+	switch c.Pool.Strategy {
+	case "model_aware", "least_busy", "round_robin":
+	default:
+		return bad("pool.strategy (POOL_STRATEGY)", c.Pool.Strategy, "must be model_aware, least_busy or round_robin")
+	}
+	if c.Pool.AffinityTTL <= 0 {
+		return bad("pool.affinity_ttl", c.Pool.AffinityTTL, "must be a positive duration")
+	}
+	if c.Pool.AffinityEntries < 1 {
+		return bad("pool.affinity_entries", c.Pool.AffinityEntries, "must be at least 1")
+	}
+	if c.Pool.ResidencyInterval <= 0 {
+		return bad("pool.residency_interval (POOL_RESIDENCY_INTERVAL)", c.Pool.ResidencyInterval, "must be a positive duration")
+	}
+	if h := c.Pool.SessionHeader; h != "" && !validHeaderName(h) {
+		return bad("pool.session_header", h, "must be an HTTP header name (letters, digits, '-')")
+	}
 	if strings.TrimSpace(c.Embeddings.Model) == "" {
 		return bad("embeddings.model (EMBEDDINGS_MODEL)", c.Embeddings.Model, "must name the local embedding model OpenAI's embedding models stand for")
 	}
@@ -773,12 +831,13 @@ func quote(v any) string {
 	return fmt.Sprint(v)
 }
 
-// BackendSpec is a validated backend: its URL normalised.
+// BackendSpec is a validated backend: its hosts' URLs normalised.
 type BackendSpec struct {
 	Name         string
 	ResponsesAPI bool
 	Protocol     string
-	URL          *url.URL
+	URL          *url.URL // the first host's
+	Hosts        []HostSpec
 	APIKey       string
 	Resilience   Resilience // complete: defaults filled in
 	Overrides    map[string]string
@@ -793,11 +852,11 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 	keyPrefix := "backends"
 	if len(list) == 0 {
 		keyPrefix = ""
-		if c.Gateway.URL != "" {
-			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, APIKey: c.Gateway.APIKey, ResponsesAPI: c.Gateway.ResponsesAPI, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx, Resilience: c.Gateway.Resilience})
+		if c.Gateway.URL != "" || len(c.Gateway.Hosts) > 0 {
+			list = append(list, BackendConfig{Name: "gateway", Protocol: ProtocolOpenAI, URL: c.Gateway.URL, Hosts: c.Gateway.Hosts, APIKey: c.Gateway.APIKey, ResponsesAPI: c.Gateway.ResponsesAPI, Models: c.Gateway.Models, NumCtx: c.Gateway.NumCtx, Resilience: c.Gateway.Resilience})
 		}
-		if c.Ollama.URL != "" {
-			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, APIKey: c.Ollama.APIKey, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx, Resilience: c.Ollama.Resilience})
+		if c.Ollama.URL != "" || len(c.Ollama.Hosts) > 0 {
+			list = append(list, BackendConfig{Name: "ollama", Protocol: ProtocolOllama, URL: c.Ollama.URL, Hosts: c.Ollama.Hosts, APIKey: c.Ollama.APIKey, Models: c.Ollama.Models, NumCtx: c.Ollama.NumCtx, Resilience: c.Ollama.Resilience})
 		}
 	}
 	seen := map[string]bool{}
@@ -822,13 +881,13 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 		if b.Protocol != ProtocolOpenAI && b.Protocol != ProtocolOllama {
 			return nil, fmt.Errorf("config: %s.protocol=%q: must be openai or ollama", key, b.Protocol)
 		}
-		u, err := NormalizeURL(b.URL, b.Protocol)
-		if err != nil {
-			return nil, fmt.Errorf("config: %s=%q: %v", key, b.URL, err)
-		}
 		section := b.Name // gateway or ollama
 		if keyPrefix != "" {
 			section = key
+		}
+		hosts, err := hostList(b, key, section)
+		if err != nil {
+			return nil, err
 		}
 		if err := checkModelMaps(section, b.Models, b.NumCtx); err != nil {
 			return nil, err
@@ -853,10 +912,73 @@ func (c *Config) BackendList() ([]BackendSpec, error) {
 		if b.ResponsesAPI && b.Protocol != ProtocolOpenAI {
 			return nil, fmt.Errorf("config: %s.responses_api=true: only an openai-protocol backend can serve /v1/responses itself", section)
 		}
-		out = append(out, BackendSpec{Name: b.Name, ResponsesAPI: b.ResponsesAPI, Protocol: b.Protocol, URL: u, APIKey: b.APIKey,
-			Resilience: resolved, Overrides: b.Models, NumCtx: b.NumCtx})
+		out = append(out, BackendSpec{Name: b.Name, ResponsesAPI: b.ResponsesAPI, Protocol: b.Protocol, URL: hosts[0].URL, Hosts: hosts,
+			APIKey: b.APIKey, Resilience: resolved, Overrides: b.Models, NumCtx: b.NumCtx})
 	}
 	return out, nil
+}
+
+// HostSpec is a validated host of a backend.
+type HostSpec struct {
+	Name   string
+	URL    *url.URL
+	Weight int
+	Labels map[string]string
+}
+
+// hostList validates a backend's hosts: its url (one, or several separated
+// by commas) or its hosts list, not both. key names the url setting,
+// section the backend's block.
+func hostList(b BackendConfig, key, section string) ([]HostSpec, error) {
+	var list []HostConfig
+	switch {
+	case b.URL != "" && len(b.Hosts) > 0:
+		return nil, fmt.Errorf("config: %s=%q: %s.hosts is set too; list the hosts in one place", key, b.URL, section)
+	case len(b.Hosts) > 0:
+		list = b.Hosts
+	default:
+		for _, u := range strings.Split(b.URL, ",") {
+			list = append(list, HostConfig{URL: u})
+		}
+	}
+	out := make([]HostSpec, 0, len(list))
+	names := map[string]bool{}
+	for i, h := range list {
+		at := key
+		if len(b.Hosts) > 0 {
+			at = fmt.Sprintf("%s.hosts[%d].url", section, i)
+		}
+		u, err := NormalizeURL(h.URL, b.Protocol)
+		if err != nil {
+			if len(list) > 1 && len(b.Hosts) == 0 {
+				return nil, fmt.Errorf("config: %s=%q: host %d (%q): %v", key, b.URL, i+1, strings.TrimSpace(h.URL), err)
+			}
+			return nil, fmt.Errorf("config: %s=%q: %v", at, h.URL, err)
+		}
+		name := strings.TrimSpace(h.Name)
+		if name == "" {
+			name = u.Host
+		}
+		if names[name] {
+			return nil, fmt.Errorf("config: %s=%q: the host %q is listed twice (give each host a distinct name)", at, h.URL, name)
+		}
+		names[name] = true
+		if h.Weight < 0 {
+			return nil, fmt.Errorf("config: %s.hosts[%d].weight=%d: must not be negative (0 = 1)", section, i, h.Weight)
+		}
+		out = append(out, HostSpec{Name: name, URL: u, Weight: max(h.Weight, 1), Labels: h.Labels})
+	}
+	return out, nil
+}
+
+// validHeaderName reports whether s is a plain HTTP header name.
+func validHeaderName(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkModelMaps rejects an empty model name in a backend's models table

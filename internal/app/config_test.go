@@ -785,3 +785,88 @@ func TestMainCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestPools: a backend's hosts come from a comma-separated URL or a hosts
+// list with weights and labels; names default to host:port.
+func TestPools(t *testing.T) {
+	t.Parallel()
+	type hostView struct {
+		Name, URL string
+		Weight    int
+		Labels    map[string]string
+	}
+	hostsOf := func(t *testing.T, yaml string, env map[string]string) [][]hostView {
+		t.Helper()
+		cfg, err := app.Load(writeYAML(t, yaml), envOf(env))
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		list, err := cfg.BackendList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]hostView
+		for _, b := range list {
+			var hs []hostView
+			for _, h := range b.Hosts {
+				hs = append(hs, hostView{h.Name, h.URL.String(), h.Weight, h.Labels})
+			}
+			out = append(out, hs)
+		}
+		return out
+	}
+	got := hostsOf(t, "", map[string]string{"OLLAMA_URL": "192.168.1.20:11434, http://gpu2:11434/ ,cpu1",
+		"GATEWAY_URL": "http://gw-a:8080,http://gw-b:8080/v1"})
+	want := [][]hostView{
+		{{"gw-a:8080", "http://gw-a:8080/v1", 1, nil}, {"gw-b:8080", "http://gw-b:8080/v1", 1, nil}},
+		{{"192.168.1.20:11434", "http://192.168.1.20:11434", 1, nil}, {"gpu2:11434", "http://gpu2:11434", 1, nil}, {"cpu1", "http://cpu1", 1, nil}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("comma-separated URLs (-want +got):\n%s", diff)
+	}
+	got = hostsOf(t, `
+ollama:
+  url: ""
+  hosts:
+    - {url: "http://gpu1:11434", name: gpu1, weight: 3, labels: {gpu: a100}}
+    - {url: "cpu1:11434"}
+pool: {strategy: least_busy}
+`, nil)
+	want = [][]hostView{{{"gpu1", "http://gpu1:11434", 3, map[string]string{"gpu": "a100"}}, {"cpu1:11434", "http://cpu1:11434", 1, nil}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("a hosts list (-want +got):\n%s", diff)
+	}
+	// OLLAMA_URL replaces the file's hosts, as it replaces its url.
+	got = hostsOf(t, "ollama:\n  url: \"\"\n  hosts: [{url: a:1}, {url: b:1}]\n", map[string]string{"OLLAMA_URL": "c:1"})
+	if len(got) != 1 || len(got[0]) != 1 || got[0][0].URL != "http://c:1" {
+		t.Errorf("OLLAMA_URL over a hosts list: %v", got)
+	}
+
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string
+	}{
+		{"url and hosts", "ollama:\n  hosts: [{url: a:1}]\n", nil, []string{"ollama.url", "ollama.hosts is set too"}},
+		{"a bad host in a list", "", map[string]string{"OLLAMA_URL": "a:1,ftp://b"}, []string{"OLLAMA_URL", "host 2", `"ftp://b"`}},
+		{"an empty host in a list", "", map[string]string{"OLLAMA_URL": "a:1,,b:1"}, []string{"OLLAMA_URL", "host 2", "must not be empty"}},
+		{"the same host twice", "", map[string]string{"OLLAMA_URL": "a:1,http://a:1"}, []string{"OLLAMA_URL", `"a:1" is listed twice`}},
+		{"negative weight", "ollama:\n  url: \"\"\n  hosts: [{url: a:1, weight: -1}]\n", nil, []string{"ollama.hosts[0].weight", "-1"}},
+		{"strategy", "", map[string]string{"POOL_STRATEGY": "random"}, []string{"POOL_STRATEGY", `"random"`}},
+		{"residency interval", "", map[string]string{"POOL_RESIDENCY_INTERVAL": "often"}, []string{"POOL_RESIDENCY_INTERVAL", `"often"`}},
+		{"affinity entries", "pool: {affinity_entries: 0}\n", nil, []string{"pool.affinity_entries", "0"}},
+		{"session header", "pool: {session_header: \"X Session\"}\n", nil, []string{"pool.session_header", `"X Session"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := app.Load(writeYAML(t, tc.yaml), envOf(tc.env))
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error naming %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
+	}
+}

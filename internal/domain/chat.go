@@ -114,7 +114,11 @@ type ChatRequest struct {
 	Logprobs          bool   // token log probabilities wanted
 	TopLogprobs       *int   // alternatives per token
 	ReasoningEffort   string // low, medium, high, max, none; "" when not sent
-	Passthrough       any
+	// Session names the conversation when the client did (a session
+	// header, prompt_cache_key): its turns go to the same host of a pool.
+	// Without it the conversation is known by its leading messages.
+	Session     string
+	Passthrough any
 }
 
 // Usage counts tokens as the upstream reported them.
@@ -183,11 +187,15 @@ type ToolCallDelta struct {
 	Arguments string
 }
 
-// Route says who served a request: the backend's name and the model name
-// that backend was asked for.
+// Route says who served a request: the backend's name, the host of its
+// pool (empty for a backend of one host built without a name), the model
+// name that backend was asked for, and whether the conversation stayed
+// with its host (pool.AffinityHit, …; empty when not applicable).
 type Route struct {
-	Backend string
-	Model   string
+	Backend  string
+	Host     string
+	Model    string
+	Affinity string
 }
 
 // TokenLogprob is the log probability of one generated token, with the most

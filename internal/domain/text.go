@@ -27,6 +27,7 @@ type TextRequest struct {
 	Stream       bool
 	IncludeUsage bool
 	User         string
+	Session      string // see ChatRequest.Session
 	Passthrough  any
 }
 

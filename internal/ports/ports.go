@@ -36,6 +36,12 @@ type ModelLister interface {
 	ListModels(ctx context.Context) ([]domain.Model, error)
 }
 
+// ResidencyLister reports which models a host holds in memory now
+// (Ollama's /api/ps): a request for one of them starts without a load.
+type ResidencyLister interface {
+	LoadedModels(ctx context.Context) ([]string, error)
+}
+
 // TextBackend continues raw prompts (legacy text completions), always as a
 // stream of chunks; a buffered answer is assembled from them.
 type TextBackend interface {

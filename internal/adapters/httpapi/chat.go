@@ -22,6 +22,8 @@ import (
 const (
 	HeaderBackend        = "X-Backend"
 	HeaderUpstreamModel  = "X-Upstream-Model"
+	HeaderBackendHost    = "X-Backend-Host" // the host of the backend's pool that served
+	HeaderAffinity       = "X-Affinity"     // hit, moved or new: see pool.AffinityHit
 	HeaderUsageEstimated = "X-Usage-Estimated"
 )
 
@@ -40,6 +42,7 @@ type Chatter interface {
 }
 
 type chatHandler struct {
+	session      string // the session header's name, if any
 	chat         Chatter
 	maxBodyBytes int64
 	now          func() time.Time
@@ -89,6 +92,7 @@ func (h *chatHandler) serve(c *gin.Context) {
 		writeError(c, toAPIError(err))
 		return
 	}
+	sessionOf(c, h.session, &req.Session)
 	if ce := baseLogger(c).Check(zap.DebugLevel, "chat request"); ce != nil {
 		ce.Write(zap.String("request_id", c.GetString(requestIDKey)), zap.String("model", req.Model),
 			zap.Bool("stream", req.Stream), zap.ByteString("body", redactImages(body)))
@@ -120,8 +124,32 @@ func (h *chatHandler) serve(c *gin.Context) {
 }
 
 func setRoute(c *gin.Context, r domain.Route) {
-	c.Header(HeaderBackend, r.Backend)
-	c.Header(HeaderUpstreamModel, r.Model)
+	routeHeaders(c.Writer.Header(), r)
+}
+
+// routeHeaders says who served the request: the backend, its host, the
+// model it was asked for, and whether the conversation stayed with its
+// host (only when the backend is a pool and the request continues one).
+func routeHeaders(h http.Header, r domain.Route) {
+	h.Set(HeaderBackend, r.Backend)
+	h.Set(HeaderUpstreamModel, r.Model)
+	if r.Host != "" {
+		h.Set(HeaderBackendHost, r.Host)
+	}
+	if r.Affinity != "" {
+		h.Set(HeaderAffinity, r.Affinity)
+	}
+}
+
+// sessionOf puts the conversation the client named in its session header
+// (when one is configured and sent) into *session.
+func sessionOf(c *gin.Context, header string, session *string) {
+	if header == "" {
+		return
+	}
+	if v := c.GetHeader(header); v != "" {
+		*session = v
+	}
 }
 
 // fail answers a request that produced nothing yet.

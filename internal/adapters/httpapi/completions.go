@@ -22,6 +22,7 @@ type Texter interface {
 
 // completionsHandler serves the legacy POST /v1/completions.
 type completionsHandler struct {
+	session      string // the session header's name, if any
 	text         Texter
 	maxBodyBytes int64
 	now          func() time.Time
@@ -42,6 +43,7 @@ func (h *completionsHandler) serve(c *gin.Context) {
 		writeError(c, toAPIError(err))
 		return
 	}
+	sessionOf(c, h.session, &req.Session)
 	if ce := baseLogger(c).Check(zap.DebugLevel, "completion request"); ce != nil {
 		ce.Write(zap.String("request_id", c.GetString(requestIDKey)), zap.String("model", req.Model),
 			zap.Bool("stream", req.Stream), zap.ByteString("body", body))

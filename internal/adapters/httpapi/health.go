@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/pool"
 )
 
 // HealthReporter gives the last known status of every backend.
@@ -20,6 +21,11 @@ type Guards interface {
 	Breaker(backend string) string
 	Queue(backend string) int
 	InFlight(backend string) int
+}
+
+// HostGuards also report each host of a backend's pool.
+type HostGuards interface {
+	Hosts(backend string) []pool.HostStats
 }
 
 type healthHandler struct {
@@ -46,18 +52,40 @@ type gatewayStatus struct {
 }
 
 type backendStatus struct {
-	Name      string   `json:"name"`
-	Protocol  string   `json:"protocol"`
-	URL       string   `json:"url"`
-	Status    string   `json:"status"`
-	LatencyMS float64  `json:"latency_ms"`
-	Models    []string `json:"models"`
-	Error     string   `json:"error,omitempty"`
-	Reason    string   `json:"reason,omitempty"` // why it is down: unauthorized, not_found, unreachable, timeout, …
-	CheckedAt string   `json:"checked_at,omitempty"`
-	Breaker   string   `json:"breaker,omitempty"` // closed, half-open or open
-	InFlight  *int     `json:"in_flight,omitempty"`
-	Queued    *int     `json:"queued,omitempty"`
+	Name      string       `json:"name"`
+	Protocol  string       `json:"protocol"`
+	URL       string       `json:"url"`
+	Status    string       `json:"status"`
+	LatencyMS float64      `json:"latency_ms"`
+	Models    []string     `json:"models"`
+	Error     string       `json:"error,omitempty"`
+	Reason    string       `json:"reason,omitempty"` // why it is down: unauthorized, not_found, unreachable, timeout, …
+	CheckedAt string       `json:"checked_at,omitempty"`
+	Breaker   string       `json:"breaker,omitempty"` // closed, half-open or open
+	InFlight  *int         `json:"in_flight,omitempty"`
+	Queued    *int         `json:"queued,omitempty"`
+	Hosts     []hostStatus `json:"hosts,omitempty"`
+}
+
+// hostStatus is one host of a backend's pool.
+type hostStatus struct {
+	Name         string            `json:"name"`
+	URL          string            `json:"url"`
+	Status       string            `json:"status"`
+	LatencyMS    float64           `json:"latency_ms"`
+	Models       []string          `json:"models"`
+	Loaded       []string          `json:"loaded"` // in memory now (Ollama's /api/ps); null when not known
+	Error        string            `json:"error,omitempty"`
+	Reason       string            `json:"reason,omitempty"`
+	CheckedAt    string            `json:"checked_at,omitempty"`
+	Weight       int               `json:"weight,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Breaker      string            `json:"breaker,omitempty"`
+	InFlight     *int              `json:"in_flight,omitempty"`
+	Queued       *int              `json:"queued,omitempty"`
+	Capacity     *int              `json:"capacity,omitempty"` // its concurrency limit; 0: none
+	LoadsCaused  *uint64           `json:"loads_caused,omitempty"`
+	LoadsAvoided *uint64           `json:"loads_avoided,omitempty"`
 }
 
 // health answers 200 while at least one backend is up, else 503.
@@ -81,6 +109,9 @@ func (h *healthHandler) health(c *gin.Context) {
 			inFlight, queued := h.guards.InFlight(s.Name), h.guards.Queue(s.Name)
 			b.Breaker, b.InFlight, b.Queued = h.guards.Breaker(s.Name), &inFlight, &queued
 		}
+		if len(s.Hosts) > 1 {
+			b.Hosts = h.hosts(s)
+		}
 		body.Backends[i] = b
 		if i == 0 {
 			body.Gateway = gatewayStatus{Name: s.Name, Status: string(s.State), Models: len(s.Models), LatencyMS: ms(s.Latency)}
@@ -95,6 +126,35 @@ func (h *healthHandler) health(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(status, body)
+}
+
+// hosts reports each host of a pool: what its checks found, and, when
+// the guards know them, its routing state.
+func (h *healthHandler) hosts(s health.Status) []hostStatus {
+	var stats []pool.HostStats
+	if hg, ok := h.guards.(HostGuards); ok {
+		stats = hg.Hosts(s.Name)
+	}
+	out := make([]hostStatus, len(s.Hosts))
+	for j, hs := range s.Hosts {
+		names := make([]string, len(hs.Models))
+		for k, m := range hs.Models {
+			names[k] = m.ID
+		}
+		o := hostStatus{Name: hs.Name, URL: hs.URL, Status: string(hs.State), LatencyMS: ms(hs.Latency), Models: names,
+			Error: hs.Err, Reason: hs.Reason}
+		if !hs.CheckedAt.IsZero() {
+			o.CheckedAt = hs.CheckedAt.UTC().Format(time.RFC3339)
+		}
+		if j < len(stats) {
+			st := stats[j]
+			o.Weight, o.Labels, o.Breaker, o.Loaded = st.Weight, st.Labels, st.Breaker, st.Loaded
+			o.InFlight, o.Queued, o.Capacity = &st.InFlight, &st.Queued, &st.Capacity
+			o.LoadsCaused, o.LoadsAvoided = &st.LoadsCaused, &st.LoadsAvoided
+		}
+		out[j] = o
+	}
+	return out
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -107,6 +107,7 @@ func logAccess(c *gin.Context, start time.Time) {
 				zap.Int("bytes", c.Writer.Size()),
 				zap.Duration("duration", time.Since(start)),
 				zap.String("backend", c.Writer.Header().Get(HeaderBackend)),
+				zap.String("host", c.Writer.Header().Get(HeaderBackendHost)),
 				// The peer as seen; X-Forwarded-For as sent (gin's ClientIP would
 				// trust it from anyone, and costs a parse per request).
 				zap.String("remote", c.Request.RemoteAddr),
@@ -161,7 +162,7 @@ func corsMiddleware(origins []string) gin.HandlerFunc {
 	cfg := cors.Config{
 		AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodHead, http.MethodOptions},
 		AllowHeaders:  corsHeaders,
-		ExposeHeaders: []string{HeaderRequestID, HeaderBackend, HeaderUpstreamModel},
+		ExposeHeaders: []string{HeaderRequestID, HeaderBackend, HeaderUpstreamModel, HeaderBackendHost, HeaderAffinity},
 		MaxAge:        12 * time.Hour,
 	}
 	for _, o := range origins {

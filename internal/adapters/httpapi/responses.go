@@ -29,6 +29,7 @@ type Conversations interface {
 // responsesHandler serves the Responses API: POST /v1/responses on the
 // chat use case, and the stored responses.
 type responsesHandler struct {
+	session      string // the session header's name, if any
 	chat         Chatter
 	convs        Conversations
 	maxBodyBytes int64
@@ -50,6 +51,7 @@ func (h *responsesHandler) create(c *gin.Context) {
 		writeError(c, toAPIError(err))
 		return
 	}
+	sessionOf(c, h.session, &req.Chat.Session)
 	ctx := c.Request.Context()
 	if req.PreviousID != "" {
 		prev, err := h.convs.Load(ctx, req.PreviousID)

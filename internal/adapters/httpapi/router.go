@@ -26,6 +26,9 @@ type Options struct {
 	// TruncateEmbeddings lets backends cut embedding inputs longer than
 	// the model's context instead of refusing them with a 400.
 	TruncateEmbeddings bool
+	// SessionHeader names the request header a client names its
+	// conversation with (pool affinity); empty: none.
+	SessionHeader string
 }
 
 // Deps are what the handlers use.
@@ -70,7 +73,7 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	r.Use(requestID(d.Log), accessLog(), measure(d.Metrics), recovery(), corsMiddleware(opts.CORSOrigins))
 
 	streams := &streamDeps{metrics: d.Metrics, pingInterval: opts.PingInterval}
-	chat := &chatHandler{chat: d.Chat, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage, streams: streams}
+	chat := &chatHandler{chat: d.Chat, session: opts.SessionHeader, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, usage: d.Usage, streams: streams}
 	models := &modelsHandler{catalog: d.Catalog}
 	hh := &healthHandler{reporter: d.Health, guards: d.Guards, ready: d.Ready, now: d.Now}
 
@@ -81,11 +84,11 @@ func NewRouter(opts Options, d Deps) *gin.Engine {
 	v1 := r.Group("/v1", guarded...)
 	v1.POST("/chat/completions", chat.serve)
 	if d.Text != nil {
-		text := &completionsHandler{text: d.Text, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, tokens: d.Usage, streams: streams}
+		text := &completionsHandler{text: d.Text, session: opts.SessionHeader, maxBodyBytes: opts.MaxBodyBytes, now: d.Now, metrics: d.Metrics, tokens: d.Usage, streams: streams}
 		v1.POST("/completions", text.serve)
 	}
 	if d.Conversations != nil {
-		rh := &responsesHandler{chat: d.Chat, convs: d.Conversations, maxBodyBytes: opts.MaxBodyBytes, now: d.Now,
+		rh := &responsesHandler{chat: d.Chat, convs: d.Conversations, session: opts.SessionHeader, maxBodyBytes: opts.MaxBodyBytes, now: d.Now,
 			metrics: d.Metrics, tokens: d.Usage, streams: streams}
 		v1.POST("/responses", rh.create)
 		v1.GET("/responses/:id", rh.get)

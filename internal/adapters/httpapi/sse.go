@@ -98,7 +98,7 @@ func (w *sseWriter[T]) writeHeaders(route *domain.Route) {
 	if route == nil {
 		// A keep-alive ping went out before any backend answered: who
 		// serves the stream is told at its end.
-		trailers = append(trailers, HeaderBackend, HeaderUpstreamModel)
+		trailers = append(trailers, HeaderBackend, HeaderUpstreamModel, HeaderBackendHost, HeaderAffinity)
 	}
 	if w.estimates {
 		trailers = append(trailers, HeaderUsageEstimated)
@@ -223,8 +223,7 @@ func (w *sseWriter[T]) finish(route domain.Route, err error, fail func(error)) {
 		out.Header().Set(HeaderUsageEstimated, strconv.FormatBool(estimated))
 	}
 	if w.route != nil {
-		out.Header().Set(HeaderBackend, w.route.Backend)
-		out.Header().Set(HeaderUpstreamModel, w.route.Model)
+		routeHeaders(out.Header(), *w.route)
 	}
 	if usage != nil && route.Backend != "" {
 		w.metrics.Tokens(route, w.model, *usage)

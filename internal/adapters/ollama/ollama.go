@@ -454,3 +454,34 @@ func (c *Client) ListModels(ctx context.Context) ([]domain.Model, error) {
 	}
 	return out, nil
 }
+
+// psWire is the answer of GET /api/ps.
+type psWire struct {
+	Models []struct {
+		Name  string `json:"name"`
+		Model string `json:"model"`
+	} `json:"models"`
+}
+
+// LoadedModels reads GET /api/ps: the models this host holds in memory
+// now. It implements ports.ResidencyLister.
+func (c *Client) LoadedModels(ctx context.Context) ([]string, error) {
+	call, err := c.call.Do(ctx, http.MethodGet, "api/ps", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer call.Close()
+	var w psWire
+	if err := json.NewDecoder(io.LimitReader(call.Resp.Body, maxAnswer)).Decode(&w); err != nil {
+		return nil, call.Protocol("unreadable /api/ps answer: %v", err)
+	}
+	out := make([]string, 0, len(w.Models))
+	for _, m := range w.Models {
+		id := m.Name
+		if id == "" {
+			id = m.Model
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}

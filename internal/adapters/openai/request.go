@@ -42,6 +42,7 @@ type requestWire struct {
 	FunctionCall        json.RawMessage   `json:"function_call"`
 	ResponseFormat      json.RawMessage   `json:"response_format"`
 	ReasoningEffort     *string           `json:"reasoning_effort"`
+	PromptCacheKey      *string           `json:"prompt_cache_key"`
 
 	// Features no backend here can honour: only their neutral values pass.
 	LogitBias        map[string]json.RawMessage `json:"logit_bias"`
@@ -225,6 +226,9 @@ func (d decoder) sampling() error {
 	s.Seed = w.Seed
 	if w.User != nil {
 		d.req.User = *w.User
+	}
+	if w.PromptCacheKey != nil {
+		d.req.Session = *w.PromptCacheKey // names the conversation: its turns stay on one host
 	}
 	return nil
 }

@@ -220,6 +220,7 @@ func (r *ResponsesRequest) decodeSampling(w *responsesWire) error {
 	}
 	if w.PromptCacheKey != nil {
 		e.promptCacheKey = *w.PromptCacheKey
+		r.Chat.Session = *w.PromptCacheKey // Codex sends its conversation id here
 	}
 	e.truncation = "disabled"
 	if t := w.Truncation; t != nil {

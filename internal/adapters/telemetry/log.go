@@ -65,6 +65,8 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 	case err == nil:
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		level, msg = zapcore.InfoLevel, "upstream attempt cancelled: the client went away"
+	case next == route.Backend:
+		level, msg = zapcore.WarnLevel, "upstream attempt failed, trying the next host of the backend"
 	case next != "":
 		level, msg = zapcore.WarnLevel, "upstream attempt failed, falling back to the next backend"
 	default:
@@ -79,6 +81,12 @@ func (a Attempts) Attempted(ctx context.Context, route domain.Route, elapsed tim
 		zap.String("backend", route.Backend),
 		zap.String("upstream_model", route.Model),
 		zap.Duration("elapsed", elapsed),
+	}
+	if route.Host != "" {
+		fields = append(fields, zap.String("host", route.Host))
+	}
+	if route.Affinity != "" {
+		fields = append(fields, zap.String("affinity", route.Affinity))
 	}
 	if next != "" {
 		fields = append(fields, zap.String("next", next))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/health"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain/pool"
 )
 
 // Namespace prefixes every metric of the service.
@@ -29,6 +30,7 @@ type Metrics struct {
 	firstToken      *prometheus.HistogramVec
 	tokens          *prometheus.CounterVec
 	attempts        *prometheus.CounterVec
+	hostAttempts    *prometheus.CounterVec
 	attemptDuration *prometheus.HistogramVec
 	fallbacks       *prometheus.CounterVec
 	openStreams     prometheus.Gauge
@@ -72,6 +74,10 @@ func NewMetrics(reg prometheus.Registerer, version string, models []string, repo
 			Namespace: Namespace, Name: "upstream_attempts_total",
 			Help: "Requests sent to backends, by backend and outcome.",
 		}, []string{"backend", "outcome"}),
+		hostAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "host_attempts_total",
+			Help: "Requests sent to each host of a backend's pool, by outcome.",
+		}, []string{"backend", "host", "outcome"}),
 		attemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "upstream_duration_seconds",
 			Help:    "Duration of backend attempts, by backend and outcome.",
@@ -96,7 +102,7 @@ func NewMetrics(reg prometheus.Registerer, version string, models []string, repo
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, c := range []prometheus.Collector{
-		m.requests, m.requestDuration, m.firstToken, m.tokens, m.attempts, m.attemptDuration,
+		m.requests, m.requestDuration, m.firstToken, m.tokens, m.attempts, m.hostAttempts, m.attemptDuration,
 		m.fallbacks, m.openStreams, build, &backendCollector{reporter: reporter, guards: guards},
 	} {
 		if err := reg.Register(c); err != nil {
@@ -147,6 +153,7 @@ func (m *Metrics) StreamClosed() { m.openStreams.Dec() }
 func (m *Metrics) Attempt(ctx context.Context, route domain.Route, elapsed time.Duration, err error, next string) {
 	outcome := Outcome(ctx, err)
 	m.attempts.WithLabelValues(route.Backend, outcome).Inc()
+	m.hostAttempts.WithLabelValues(route.Backend, route.Host, outcome).Inc()
 	m.attemptDuration.WithLabelValues(route.Backend, outcome).Observe(elapsed.Seconds())
 	if next != "" {
 		m.fallbacks.WithLabelValues(route.Backend, next, outcome).Inc()
@@ -205,6 +212,11 @@ type Guards interface {
 	InFlight(backend string) int   // requests being served
 }
 
+// HostGuards also report each host of a backend's pool.
+type HostGuards interface {
+	Hosts(backend string) []pool.HostStats
+}
+
 // breakerValues are the gauge values of the breaker states.
 var breakerValues = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 
@@ -228,6 +240,19 @@ var (
 		"Requests waiting for one of the backend's concurrency slots.", []string{"backend"}, nil)
 	inFlightDesc = prometheus.NewDesc(Namespace+"_upstream_in_flight",
 		"Requests the backend is serving now.", []string{"backend"}, nil)
+
+	hostLabels   = []string{"backend", "host"}
+	hostUpDesc   = prometheus.NewDesc(Namespace+"_host_up", "Whether the host answered its last health check (1) or not (0).", hostLabels, nil)
+	hostInFlight = prometheus.NewDesc(Namespace+"_host_in_flight", "Requests the host is serving now.", hostLabels, nil)
+	hostQueue    = prometheus.NewDesc(Namespace+"_host_queue_depth", "Requests waiting for one of the host's concurrency slots.", hostLabels, nil)
+	hostBreaker  = prometheus.NewDesc(Namespace+"_host_circuit_breaker_state", "The host's circuit breaker: 0 closed, 1 half-open, 2 open.", hostLabels, nil)
+	hostLoaded   = prometheus.NewDesc(Namespace+"_host_models_loaded", "Models the host holds in memory (Ollama's /api/ps) at the last read.", hostLabels, nil)
+	hostLoads    = prometheus.NewDesc(Namespace+"_host_model_loads_total",
+		"Requests the host served that had to load their model (result caused), or found it loaded while another candidate host would have had to load it (result avoided).",
+		[]string{"backend", "host", "result"}, nil)
+	affinityDesc = prometheus.NewDesc(Namespace+"_pool_affinity_total",
+		"Requests that continued a conversation, by whether they stayed with the host of its previous turn (hit), had to move (moved), or began one (new); by the host that served them.",
+		[]string{"backend", "host", "result"}, nil)
 )
 
 func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -237,6 +262,9 @@ func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- breakerDesc
 	ch <- queueDesc
 	ch <- inFlightDesc
+	for _, d := range []*prometheus.Desc{hostUpDesc, hostInFlight, hostQueue, hostBreaker, hostLoaded, hostLoads, affinityDesc} {
+		ch <- d
+	}
 }
 
 func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
@@ -256,5 +284,39 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(c.guards.Queue(s.Name)), s.Name)
 			ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(c.guards.InFlight(s.Name)), s.Name)
 		}
+		c.collectHosts(ch, s)
+	}
+}
+
+// collectHosts reports each host of a backend with more than one.
+func (c *backendCollector) collectHosts(ch chan<- prometheus.Metric, s health.Status) {
+	if len(s.Hosts) < 2 {
+		return
+	}
+	var stats []pool.HostStats
+	if hg, ok := c.guards.(HostGuards); ok {
+		stats = hg.Hosts(s.Name)
+	}
+	for j, h := range s.Hosts {
+		up := 0.0
+		if h.State == health.StateUp {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(hostUpDesc, prometheus.GaugeValue, up, s.Name, h.Name)
+		if j >= len(stats) {
+			continue
+		}
+		st := stats[j]
+		ch <- prometheus.MustNewConstMetric(hostInFlight, prometheus.GaugeValue, float64(st.InFlight), s.Name, h.Name)
+		ch <- prometheus.MustNewConstMetric(hostQueue, prometheus.GaugeValue, float64(st.Queued), s.Name, h.Name)
+		ch <- prometheus.MustNewConstMetric(hostBreaker, prometheus.GaugeValue, breakerValues[st.Breaker], s.Name, h.Name)
+		if st.Loaded != nil {
+			ch <- prometheus.MustNewConstMetric(hostLoaded, prometheus.GaugeValue, float64(len(st.Loaded)), s.Name, h.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(hostLoads, prometheus.CounterValue, float64(st.LoadsCaused), s.Name, h.Name, "caused")
+		ch <- prometheus.MustNewConstMetric(hostLoads, prometheus.CounterValue, float64(st.LoadsAvoided), s.Name, h.Name, "avoided")
+		ch <- prometheus.MustNewConstMetric(affinityDesc, prometheus.CounterValue, float64(st.AffinityHit), s.Name, h.Name, "hit")
+		ch <- prometheus.MustNewConstMetric(affinityDesc, prometheus.CounterValue, float64(st.AffinityMove), s.Name, h.Name, "moved")
+		ch <- prometheus.MustNewConstMetric(affinityDesc, prometheus.CounterValue, float64(st.AffinityNew), s.Name, h.Name, "new")
 	}
 }

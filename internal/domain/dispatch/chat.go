@@ -39,7 +39,7 @@ func (b *begun[T]) Flush() error {
 
 // StreamChat answers a chat request chunk by chunk into out.
 func (s *Service) StreamChat(ctx context.Context, req domain.ChatRequest, out Out[domain.Chunk]) (domain.Route, error) {
-	return Run(ctx, s, req.Model, func(ctx context.Context, b ports.ChatBackend, route domain.Route) (bool, error) {
+	return RunKeyed(ctx, s, req.Model, chatKey(&req), func(ctx context.Context, b ports.ChatBackend, route domain.Route) (bool, error) {
 		r := req
 		r.Model = route.Model
 		sink := &begun[domain.Chunk]{out: out, route: route}
@@ -55,7 +55,7 @@ func (s *Service) StreamChat(ctx context.Context, req domain.ChatRequest, out Ou
 // may still fall back.
 func (s *Service) Chat(ctx context.Context, req domain.ChatRequest) (domain.Completion, domain.Route, error) {
 	var asm assembler
-	route, err := Run(ctx, s, req.Model, func(ctx context.Context, b ports.ChatBackend, route domain.Route) (bool, error) {
+	route, err := RunKeyed(ctx, s, req.Model, chatKey(&req), func(ctx context.Context, b ports.ChatBackend, route domain.Route) (bool, error) {
 		asm = assembler{} // a failed attempt's pieces are dropped
 		r := req
 		r.Model = route.Model

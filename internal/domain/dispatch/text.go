@@ -9,7 +9,7 @@ import (
 
 // StreamText continues a text completion request chunk by chunk into out.
 func (s *Service) StreamText(ctx context.Context, req domain.TextRequest, out Out[domain.TextChunk]) (domain.Route, error) {
-	return Run(ctx, s, req.Model, func(ctx context.Context, b ports.TextBackend, route domain.Route) (bool, error) {
+	return RunKeyed(ctx, s, req.Model, textKey(&req), func(ctx context.Context, b ports.TextBackend, route domain.Route) (bool, error) {
 		r := req
 		r.Requested, r.Model = req.Model, route.Model
 		sink := &begun[domain.TextChunk]{out: out, route: route}
@@ -22,7 +22,7 @@ func (s *Service) StreamText(ctx context.Context, req domain.TextRequest, out Ou
 // backend's stream (see Chat).
 func (s *Service) Text(ctx context.Context, req domain.TextRequest) (domain.TextCompletion, domain.Route, error) {
 	var asm textAssembler
-	route, err := Run(ctx, s, req.Model, func(ctx context.Context, b ports.TextBackend, route domain.Route) (bool, error) {
+	route, err := RunKeyed(ctx, s, req.Model, textKey(&req), func(ctx context.Context, b ports.TextBackend, route domain.Route) (bool, error) {
 		asm = textAssembler{}
 		r := req
 		r.Requested, r.Model = req.Model, route.Model

@@ -75,6 +75,9 @@ func (l *Limiter) Release() {
 // Waiting is the number of requests queued now.
 func (l *Limiter) Waiting() int { return int(l.waiting.Load()) }
 
+// Capacity is the concurrency limit; 0 means none.
+func (l *Limiter) Capacity() int { return l.set.Concurrency }
+
 // InFlight is the number of slots taken now.
 func (l *Limiter) InFlight() int {
 	if l.slots == nil {

@@ -61,6 +61,11 @@ type Server struct {
 	// refused as Ollama does when the request says truncate false.
 	MaxInputChars int
 
+	// Loaded lists the models in memory, as GET /api/ps reports them; a
+	// chat, generate or embed request for a model adds it, as Ollama loads
+	// a model to serve it.
+	Loaded []string
+
 	mu       sync.Mutex
 	requests []request
 }
@@ -136,6 +141,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/api/tags" && r.Method == http.MethodGet:
 		s.tags(w)
+	case r.URL.Path == "/api/ps" && r.Method == http.MethodGet:
+		s.ps(w)
 	case r.URL.Path == "/api/chat" && r.Method == http.MethodPost:
 		s.chat(w, r)
 	case r.URL.Path == "/api/generate" && r.Method == http.MethodPost:
@@ -162,6 +169,35 @@ func (s *Server) tags(w http.ResponseWriter) {
 	b.WriteString(`]}`)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	io.WriteString(w, b.String())
+}
+
+func (s *Server) ps(w http.ResponseWriter) {
+	s.mu.Lock()
+	loaded := append([]string(nil), s.Loaded...)
+	s.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(`{"models":[`)
+	for i, m := range loaded {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":%q,"model":%q,"size":5137025024,"digest":"2ae6f6dd7a3dd734790bbbf58b8909a606e0e7e97e94b7604e0aa7ae4490e6d8","details":{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"7.6B","quantization_level":"Q4_K_M"},"expires_at":"2026-11-26T09:05:19.385406455Z","size_vram":5137025024,"context_length":4096}`, m, m)
+	}
+	b.WriteString(`]}`)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	io.WriteString(w, b.String())
+}
+
+// load records model as loaded (a request for it arrived).
+func (s *Server) load(model string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.Loaded {
+		if m == model {
+			return
+		}
+	}
+	s.Loaded = append(s.Loaded, model)
 }
 
 func (s *Server) has(model string) bool {
@@ -382,6 +418,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found, try pulling it first", req.Model))
 		return
 	}
+	s.load(req.Model)
 	pieces := cfg.pieces()
 	head := fmt.Sprintf(`{"model":%s,"created_at":%q,"message":{"role":"assistant","content":`, str(req.Model), Stamp)
 	final := fmt.Sprintf(`"done":true,"done_reason":%s`, str(cfg.doneReason()))
@@ -437,6 +474,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model '%s' not found", req.Model))
 		return
 	}
+	s.load(req.Model)
 	pieces := cfg.pieces()
 	head := fmt.Sprintf(`{"model":%s,"created_at":%q,"response":`, str(req.Model), Stamp)
 	final := fmt.Sprintf(`"done":true,"done_reason":%s`, str(cfg.doneReason()))
@@ -512,6 +550,7 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model '%s' not found", req.Model))
 		return
 	}
+	s.load(req.Model)
 	resp := embedResponse{Model: req.Model, Embeddings: [][]float32{}}
 	if len(input) > 0 {
 		resp.TotalDuration, resp.LoadDuration = 14143917, 1019500
