@@ -1,6 +1,7 @@
 package deployments
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,9 @@ const (
 	imageBinary = "/usr/local/bin/chatgpt-api"
 	imageConfig = "/etc/chatgpt-api/config.yaml"
 	imageUser   = "65532:65532"
+	// imageDataDir is where the image keeps the embedded response store
+	// (RESPONSES_DATA_DIR): owned by imageUser, a VOLUME.
+	imageDataDir = "/var/lib/chatgpt-api"
 	// versionVar is the -X target of the build; it must name a variable
 	// that exists in the service.
 	versionVar = "github.com/llm-gateway/chatgpt-api-adapter/internal/app.Version"
@@ -110,6 +114,68 @@ func TestDockerfile(t *testing.T) {
 			t.Error(err)
 		}
 	})
+
+	// The embedded response store (used without RESPONSES_REDIS_URL) must
+	// be writable by the runtime user in a plain `docker run`: the
+	// configured default, "data" under the working directory, is not meant
+	// for that, and the distroless stage has no shell to make a directory.
+	t.Run("response store directory", func(t *testing.T) {
+		img := loadRuntimeImage(t)
+		dir := img.Env["RESPONSES_DATA_DIR"]
+		if dir != imageDataDir {
+			t.Fatalf("ENV RESPONSES_DATA_DIR=%q, want %s", dir, imageDataDir)
+		}
+		if !filepath.IsAbs(dir) || strings.HasPrefix(dir, "/tmp") || strings.HasPrefix(dir, filepath.Dir(imageConfig)) {
+			t.Errorf("RESPONSES_DATA_DIR %q: want an absolute directory of its own", dir)
+		}
+		// The directory comes from a COPY --from=builder --chown=<USER>, of
+		// a directory the builder makes.
+		copyAt, volumeAt := -1, -1
+		for i, in := range final.Instructions {
+			switch in.Cmd {
+			case "COPY":
+				flags, rest := flagsAndArgs(in.Args)
+				if len(rest) != 2 || strings.TrimSuffix(rest[1], "/") != dir {
+					continue
+				}
+				copyAt = i
+				if flags["chown"] != imageUser {
+					t.Errorf("line %d: %s is copied with --chown=%q, want %s (the USER): the service could not write it", in.Line, dir, flags["chown"], imageUser)
+				}
+				if flags["from"] != builder.Name {
+					t.Errorf("line %d: %s is copied from %q, want the builder stage", in.Line, dir, flags["from"])
+				}
+				src := strings.TrimSuffix(rest[0], "/")
+				made := false
+				for _, b := range builder.Instructions {
+					if b.Cmd == "RUN" && regexp.MustCompile(`\bmkdir\b`).MatchString(b.Args) && slices.Contains(strings.Fields(b.Args), src) {
+						made = true
+						if m := regexp.MustCompile(`-m\s*(0?[0-7]{3})`).FindStringSubmatch(b.Args); m != nil {
+							if mode, _ := strconv.ParseUint(m[1], 8, 32); mode&0o700 != 0o700 {
+								t.Errorf("line %d: mkdir mode %s does not let the owner write", b.Line, m[1])
+							}
+						}
+					}
+				}
+				if !made {
+					t.Errorf("line %d: the builder stage makes no directory %s (RUN mkdir)", in.Line, src)
+				}
+			case "VOLUME":
+				if slices.ContainsFunc(volumePaths(in.Args), func(v string) bool { return strings.TrimSuffix(v, "/") == dir }) {
+					volumeAt = i
+				}
+			}
+		}
+		if copyAt < 0 {
+			t.Fatalf("no COPY --from=builder --chown=%s ... %s in the runtime stage", imageUser, dir)
+		}
+		// Docker discards what a later step changes in a declared volume.
+		if volumeAt < 0 {
+			t.Errorf("%s is not a VOLUME: `docker run` would keep the store in the container's layer", dir)
+		} else if volumeAt < copyAt {
+			t.Errorf("VOLUME %s comes before the COPY that makes it: Docker discards changes to a declared volume", dir)
+		}
+	})
 }
 
 // packageDeclares reports whether a non-test Go file of dir matches re.
@@ -125,6 +191,33 @@ func packageDeclares(t *testing.T, dir string, re *regexp.Regexp) bool {
 		}
 	}
 	return false
+}
+
+func TestDockerfileInstructionArgs(t *testing.T) {
+	flags, rest := flagsAndArgs("--from=builder --chown=65532:65532 /out/data /var/lib/x")
+	if flags["from"] != "builder" || flags["chown"] != "65532:65532" || !slices.Equal(rest, []string{"/out/data", "/var/lib/x"}) {
+		t.Errorf("flagsAndArgs: %v %v", flags, rest)
+	}
+	for args, want := range map[string]map[string]string{
+		"A=1":                     {"A": "1"},
+		`A=1 B="two words" C=`:    {"A": "1", "B": "two words", "C": ""},
+		"LEGACY some value":       {"LEGACY": "some value"},
+		"RESPONSES_DATA_DIR=/var": {"RESPONSES_DATA_DIR": "/var"},
+	} {
+		got, err := envPairs(args)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("envPairs(%q) = %v, %v; want %v", args, got, err, want)
+		}
+	}
+	if _, err := envPairs(`A="unterminated`); err == nil {
+		t.Error("envPairs accepted an unterminated quote")
+	}
+	if got := volumePaths(`["/a", "/b"]`); !slices.Equal(got, []string{"/a", "/b"}) {
+		t.Errorf("volumePaths JSON: %v", got)
+	}
+	if got := volumePaths(`/a /b`); !slices.Equal(got, []string{"/a", "/b"}) {
+		t.Errorf("volumePaths plain: %v", got)
+	}
 }
 
 func TestDockerfileParser(t *testing.T) {

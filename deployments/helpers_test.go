@@ -22,8 +22,12 @@ const (
 	dockerfilePath = "Dockerfile"
 	kustomizeDir   = "kubernetes"
 	exampleOverlay = "overlays/example"
-	rulesPath      = "prometheus/rules.yml"
-	dashboardsGlob = "grafana/*.json"
+	// Overlays for the stored responses: a Redis of your own, or one
+	// replica with the embedded store on a PersistentVolumeClaim.
+	managedRedisOverlay  = "overlays/managed-redis"
+	singleReplicaOverlay = "overlays/single-replica"
+	rulesPath            = "prometheus/rules.yml"
+	dashboardsGlob       = "grafana/*.json"
 )
 
 // serviceConfigPath is the service's documented configuration, the one the
@@ -43,6 +47,17 @@ func readFile(t *testing.T, path string) []byte {
 type serviceConfig struct {
 	Port         int
 	DrainTimeout time.Duration
+	Responses    responsesConfig
+}
+
+// responsesConfig is the section responses: where /v1/responses keeps the
+// responses it answers.
+type responsesConfig struct {
+	DataDir       string        // data_dir: the embedded store's directory
+	RedisURL      string        // redis_url: Redis instead, shared by replicas
+	TTL           time.Duration // ttl: 0 keeps them until deleted
+	MaxBytes      int64         // max_bytes: the largest response stored
+	StoreMaxBytes int64         // store_max_bytes: the embedded store's cap
 }
 
 func loadServiceConfig(t *testing.T) serviceConfig {
@@ -52,6 +67,13 @@ func loadServiceConfig(t *testing.T) serviceConfig {
 			Port         int    `json:"port"`
 			DrainTimeout string `json:"drain_timeout"`
 		} `json:"server"`
+		Responses *struct {
+			DataDir       string `json:"data_dir"`
+			RedisURL      string `json:"redis_url"`
+			TTL           string `json:"ttl"`
+			MaxBytes      int64  `json:"max_bytes"`
+			StoreMaxBytes int64  `json:"store_max_bytes"`
+		} `json:"responses"`
 	}
 	if err := yaml.Unmarshal(readFile(t, serviceConfigPath), &raw); err != nil {
 		t.Fatalf("parse %s: %v", serviceConfigPath, err)
@@ -63,7 +85,16 @@ func loadServiceConfig(t *testing.T) serviceConfig {
 	if err != nil {
 		t.Fatalf("%s: server.drain_timeout=%q: %v", serviceConfigPath, raw.Server.DrainTimeout, err)
 	}
-	return serviceConfig{Port: raw.Server.Port, DrainTimeout: d}
+	r := raw.Responses
+	if r == nil {
+		t.Fatalf("%s: no responses section (the stored responses of /v1/responses)", serviceConfigPath)
+	}
+	ttl, err := parseServiceDuration(r.TTL)
+	if err != nil {
+		t.Fatalf("%s: responses.ttl=%q: %v", serviceConfigPath, r.TTL, err)
+	}
+	return serviceConfig{Port: raw.Server.Port, DrainTimeout: d, Responses: responsesConfig{
+		DataDir: r.DataDir, RedisURL: r.RedisURL, TTL: ttl, MaxBytes: r.MaxBytes, StoreMaxBytes: r.StoreMaxBytes}}
 }
 
 // parseServiceDuration reads durations the way the service does
@@ -192,6 +223,90 @@ func (s dockerStage) only(t *testing.T, cmd string) dockerInstruction {
 		t.Fatalf("stage %q: want exactly one %s instruction, found %d", s.From, cmd, len(found))
 	}
 	return found[0]
+}
+
+// flagsAndArgs splits the arguments of COPY/ADD into their --flags
+// (name -> value) and the rest (sources, then the destination).
+func flagsAndArgs(args string) (flags map[string]string, rest []string) {
+	flags = map[string]string{}
+	for _, f := range strings.Fields(args) {
+		if name, ok := strings.CutPrefix(f, "--"); ok && len(rest) == 0 {
+			k, v, _ := strings.Cut(name, "=")
+			flags[k] = v
+			continue
+		}
+		rest = append(rest, f)
+	}
+	return flags, rest
+}
+
+// envPairs parses the arguments of an ENV instruction: KEY=VALUE pairs
+// (values may be double-quoted) or the legacy `ENV KEY VALUE`.
+func envPairs(args string) (map[string]string, error) {
+	out := map[string]string{}
+	if k, v, ok := strings.Cut(args, " "); ok && !strings.Contains(k, "=") {
+		out[k] = strings.TrimSpace(v)
+		return out, nil
+	}
+	for rest := strings.TrimSpace(args); rest != ""; rest = strings.TrimSpace(rest) {
+		k, after, ok := strings.Cut(rest, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t\"") {
+			return nil, fmt.Errorf("ENV %s: want KEY=VALUE pairs", args)
+		}
+		var v string
+		if strings.HasPrefix(after, `"`) {
+			end := strings.Index(after[1:], `"`)
+			if end < 0 {
+				return nil, fmt.Errorf("ENV %s: unterminated quote", args)
+			}
+			v, rest = after[1:1+end], after[2+end:]
+		} else {
+			v, rest, _ = strings.Cut(after, " ")
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// volumePaths parses the arguments of a VOLUME instruction: a JSON array
+// or space-separated paths.
+func volumePaths(args string) []string {
+	var paths []string
+	if err := json.Unmarshal([]byte(args), &paths); err == nil {
+		return paths
+	}
+	return strings.Fields(args)
+}
+
+// runtimeImage is what the final stage of the Dockerfile sets: the
+// environment of its ENV instructions and its VOLUMEs.
+type runtimeImage struct {
+	Env     map[string]string
+	Volumes []string
+}
+
+func loadRuntimeImage(t *testing.T) runtimeImage {
+	t.Helper()
+	_, stages, err := parseDockerfile(readFile(t, dockerfilePath))
+	if err != nil {
+		t.Fatalf("%s: %v", dockerfilePath, err)
+	}
+	img := runtimeImage{Env: map[string]string{}}
+	for _, in := range stages[len(stages)-1].Instructions {
+		switch in.Cmd {
+		case "ENV":
+			pairs, err := envPairs(in.Args)
+			if err != nil {
+				t.Fatalf("%s line %d: %v", dockerfilePath, in.Line, err)
+			}
+			for k, v := range pairs {
+				img.Env[k] = v
+			}
+		case "VOLUME":
+			img.Volumes = append(img.Volumes, volumePaths(in.Args)...)
+		}
+	}
+	return img
 }
 
 // execForm parses the JSON (exec) form of ENTRYPOINT/CMD.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -28,12 +30,15 @@ import (
 
 const (
 	appName       = "chatgpt-api"
+	redisName     = "chatgpt-api-redis" // the Deployment, Service and NetworkPolicy of redis.yaml
 	secretName    = "chatgpt-api-secrets"
 	configMapName = "chatgpt-api-config" // before kustomize's hash suffix
 	configKey     = "config.yaml"
 )
 
-// manifests are the objects of the rendered base, decoded into their types.
+// manifests are the objects of a rendered kustomization, decoded into their
+// types. Deployments, Services and NetworkPolicies are told apart by name:
+// the service's (appName) and the Redis of the stored responses (redisName).
 type manifests struct {
 	Deployment     *appsv1.Deployment
 	Service        *corev1.Service
@@ -43,16 +48,41 @@ type manifests struct {
 	PDB            *policyv1.PodDisruptionBudget
 	ServiceMonitor *monitoringv1.ServiceMonitor
 	NetworkPolicy  *networkingv1.NetworkPolicy
+
+	RedisDeployment    *appsv1.Deployment
+	RedisService       *corev1.Service
+	RedisNetworkPolicy *networkingv1.NetworkPolicy
+
+	PVC *corev1.PersistentVolumeClaim // overlays/single-replica: the embedded store's volume
 }
 
-// slot returns where an object of apiVersion/kind is decoded to; every kind
-// the base may contain must be listed here.
-func (m *manifests) slot(apiVersion, kind string) (any, error) {
+// slot returns where an object of apiVersion/kind named name is decoded
+// to; every object a kustomization may contain must be listed here.
+func (m *manifests) slot(apiVersion, kind, name string) (any, error) {
+	byName := func(app, redis any) (any, error) {
+		switch name {
+		case appName:
+			return app, nil
+		case redisName:
+			return redis, nil
+		}
+		return nil, fmt.Errorf("unexpected %s %s named %q: add it to the test", apiVersion, kind, name)
+	}
 	switch apiVersion + "/" + kind {
 	case "apps/v1/Deployment":
-		return setOnce(&m.Deployment)
+		p, err := byName(&m.Deployment, &m.RedisDeployment)
+		if err != nil {
+			return nil, err
+		}
+		return setOnce(p.(**appsv1.Deployment))
 	case "v1/Service":
-		return setOnce(&m.Service)
+		p, err := byName(&m.Service, &m.RedisService)
+		if err != nil {
+			return nil, err
+		}
+		return setOnce(p.(**corev1.Service))
+	case "v1/PersistentVolumeClaim":
+		return setOnce(&m.PVC)
 	case "v1/ConfigMap":
 		return setOnce(&m.ConfigMap)
 	case "v1/ServiceAccount":
@@ -64,9 +94,47 @@ func (m *manifests) slot(apiVersion, kind string) (any, error) {
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		return setOnce(&m.ServiceMonitor)
 	case "networking.k8s.io/v1/NetworkPolicy":
-		return setOnce(&m.NetworkPolicy)
+		p, err := byName(&m.NetworkPolicy, &m.RedisNetworkPolicy)
+		if err != nil {
+			return nil, err
+		}
+		return setOnce(p.(**networkingv1.NetworkPolicy))
 	}
 	return nil, fmt.Errorf("unexpected object %s %s: add its type to the test", apiVersion, kind)
+}
+
+// networkPolicies are the rendered NetworkPolicies.
+func (m *manifests) networkPolicies() []*networkingv1.NetworkPolicy {
+	var out []*networkingv1.NetworkPolicy
+	for _, np := range []*networkingv1.NetworkPolicy{m.NetworkPolicy, m.RedisNetworkPolicy} {
+		if np != nil {
+			out = append(out, np)
+		}
+	}
+	return out
+}
+
+// objects are every rendered object.
+func (m *manifests) objects() []metav1.Object {
+	var out []metav1.Object
+	for _, o := range []metav1.Object{m.Deployment, m.Service, m.ConfigMap, m.ServiceAccount, m.HPA, m.PDB, m.ServiceMonitor, m.NetworkPolicy,
+		m.RedisDeployment, m.RedisService, m.RedisNetworkPolicy, m.PVC} {
+		if o != nil && !reflect.ValueOf(o).IsNil() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// services are the rendered Services.
+func (m *manifests) services() []*corev1.Service {
+	var out []*corev1.Service
+	for _, s := range []*corev1.Service{m.Service, m.RedisService} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func setOnce[T any](p **T) (any, error) {
@@ -108,7 +176,7 @@ func render(fSys filesys.FileSystem, dir string) (*manifests, error) {
 		if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &meta); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
-		into, err := m.slot(meta.APIVersion, meta.Kind)
+		into, err := m.slot(meta.APIVersion, meta.Kind, res.GetName())
 		if err != nil {
 			return nil, err
 		}
@@ -116,28 +184,83 @@ func render(fSys filesys.FileSystem, dir string) (*manifests, error) {
 			return nil, fmt.Errorf("%s %s/%s: %w", meta.APIVersion, meta.Kind, res.GetName(), err)
 		}
 	}
-	for name, v := range map[string]bool{
-		"Deployment": m.Deployment != nil, "Service": m.Service != nil, "ConfigMap": m.ConfigMap != nil,
-		"ServiceAccount": m.ServiceAccount != nil, "HorizontalPodAutoscaler": m.HPA != nil,
-		"PodDisruptionBudget": m.PDB != nil, "ServiceMonitor": m.ServiceMonitor != nil, "NetworkPolicy": m.NetworkPolicy != nil,
-	} {
-		if !v {
-			return nil, fmt.Errorf("the base has no %s", name)
-		}
-	}
 	return m, nil
 }
 
-// kustomizations are rendered and checked: the base and the example overlay.
-var kustomizations = []string{kustomizeDir, exampleOverlay}
+// layout is what a kustomization is expected to hold.
+type layout struct {
+	dir string
+	// namespace of every object ("" in the base: the current one); the
+	// Redis URL's short host name relies on one namespace for all.
+	namespace string
+	// scaled: several replicas (2, the HPA 2..10, the PDB), so the stored
+	// responses are in Redis. Otherwise one replica with the embedded store
+	// on a PersistentVolumeClaim.
+	scaled bool
+	// redis: the in-cluster Redis of redis.yaml is part of it.
+	redis bool
+}
 
-func renderDir(t *testing.T, dir string) *manifests {
+// kustomizations are rendered and checked: the base and every overlay.
+var kustomizations = []layout{
+	{dir: kustomizeDir, scaled: true, redis: true},
+	{dir: exampleOverlay, namespace: "llm", scaled: true, redis: true},
+	{dir: managedRedisOverlay, scaled: true},
+	{dir: singleReplicaOverlay},
+}
+
+// presence reports the objects l wants that m lacks, and those it has but
+// should not.
+func (m *manifests) presence(l layout) error {
+	var errs []error
+	for _, o := range []struct {
+		name      string
+		has, want bool
+	}{
+		{"Deployment " + appName, m.Deployment != nil, true},
+		{"Service " + appName, m.Service != nil, true},
+		{"ConfigMap", m.ConfigMap != nil, true},
+		{"ServiceAccount", m.ServiceAccount != nil, true},
+		{"ServiceMonitor", m.ServiceMonitor != nil, true},
+		{"NetworkPolicy " + appName, m.NetworkPolicy != nil, true},
+		{"HorizontalPodAutoscaler", m.HPA != nil, l.scaled},
+		{"PodDisruptionBudget", m.PDB != nil, l.scaled},
+		{"Deployment " + redisName, m.RedisDeployment != nil, l.redis},
+		{"Service " + redisName, m.RedisService != nil, l.redis},
+		{"NetworkPolicy " + redisName, m.RedisNetworkPolicy != nil, l.redis},
+		{"PersistentVolumeClaim", m.PVC != nil, !l.scaled},
+	} {
+		switch {
+		case o.want && !o.has:
+			errs = append(errs, fmt.Errorf("%s: no %s", l.dir, o.name))
+		case !o.want && o.has:
+			errs = append(errs, fmt.Errorf("%s: unexpected %s", l.dir, o.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func renderLayout(t *testing.T, l layout) *manifests {
 	t.Helper()
-	m, err := render(filesys.MakeFsOnDisk(), dir)
+	m, err := render(filesys.MakeFsOnDisk(), l.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.presence(l); err != nil {
+		t.Fatal(err)
+	}
 	return m
+}
+
+func layoutOf(t *testing.T, dir string) layout {
+	t.Helper()
+	for _, l := range kustomizations {
+		if l.dir == dir {
+			return l
+		}
+	}
+	t.Fatalf("%s is not in kustomizations", dir)
+	return layout{}
 }
 
 // appContainer is the service's container of the Deployment.
@@ -177,15 +300,18 @@ func selects(t *testing.T, sel *metav1.LabelSelector, lbls map[string]string) bo
 }
 
 func TestKustomizations(t *testing.T) {
-	for _, dir := range kustomizations {
-		t.Run(dir, func(t *testing.T) { checkManifests(t, renderDir(t, dir)) })
+	for _, l := range kustomizations {
+		t.Run(l.dir, func(t *testing.T) { checkManifests(t, renderLayout(t, l), l) })
 	}
 }
 
 // TestExampleOverlay checks that the overlay's changes land.
 func TestExampleOverlay(t *testing.T) {
-	m := renderDir(t, exampleOverlay)
-	for _, o := range []metav1.Object{m.Deployment, m.Service, m.ConfigMap, m.ServiceAccount, m.HPA, m.PDB, m.ServiceMonitor, m.NetworkPolicy} {
+	m := renderLayout(t, layoutOf(t, exampleOverlay))
+	if len(m.objects()) != 11 {
+		t.Errorf("%d objects, want the base's 11", len(m.objects()))
+	}
+	for _, o := range m.objects() {
 		if o.GetNamespace() != "llm" {
 			t.Errorf("%s: namespace %q, want llm", o.GetName(), o.GetNamespace())
 		}
@@ -205,11 +331,20 @@ func TestExampleOverlay(t *testing.T) {
 	}
 }
 
-func checkManifests(t *testing.T, m *manifests) {
+func checkManifests(t *testing.T, m *manifests, l layout) {
 	cfg := loadServiceConfig(t)
+	img := loadRuntimeImage(t)
 	c := appContainer(t, m)
 	pod := m.Deployment.Spec.Template
 	httpPort := containerPort(c, intstr.FromString("http"))
+
+	t.Run("namespace", func(t *testing.T) {
+		for _, o := range m.objects() {
+			if o.GetNamespace() != l.namespace {
+				t.Errorf("%s: namespace %q, want %q", o.GetName(), o.GetNamespace(), l.namespace)
+			}
+		}
+	})
 
 	t.Run("ports", func(t *testing.T) {
 		if httpPort != int32(cfg.Port) || httpPort != 3111 {
@@ -340,39 +475,8 @@ func checkManifests(t *testing.T, m *manifests) {
 	})
 
 	t.Run("security context", func(t *testing.T) {
-		psc, sc := pod.Spec.SecurityContext, c.SecurityContext
-		if sc == nil {
-			t.Fatal("the container has no securityContext")
-		}
-		nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) || (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
-		if !nonRoot {
-			t.Error("runAsNonRoot is not true")
-		}
-		uid := sc.RunAsUser
-		if uid == nil && psc != nil {
-			uid = psc.RunAsUser
-		}
-		if uid == nil || fmt.Sprint(*uid) != strings.Split(imageUser, ":")[0] {
-			t.Errorf("runAsUser %v, want %s (the image's USER)", deref(uid), imageUser)
-		}
-		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-			t.Error("readOnlyRootFilesystem is not true")
-		}
-		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			t.Error("allowPrivilegeEscalation is not false")
-		}
-		if sc.Privileged != nil && *sc.Privileged {
-			t.Error("the container is privileged")
-		}
-		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
-			t.Errorf("capabilities %+v, want drop [ALL] and no add", sc.Capabilities)
-		}
-		seccomp := sc.SeccompProfile
-		if seccomp == nil && psc != nil {
-			seccomp = psc.SeccompProfile
-		}
-		if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			t.Errorf("seccompProfile %+v, want RuntimeDefault", seccomp)
+		for _, p := range securityProblems(&pod.Spec, c, strings.Split(imageUser, ":")[0]) {
+			t.Error(p)
 		}
 	})
 
@@ -416,16 +520,52 @@ func checkManifests(t *testing.T, m *manifests) {
 			if e.Value != "" && strings.Contains(strings.ToLower(e.Name), "key") {
 				t.Errorf("env %s has a literal value: secrets belong in %s", e.Name, secretName)
 			}
+			if e.Value != "" && strings.Contains(e.Value, "://") {
+				if u, err := url.Parse(e.Value); err == nil && u.User != nil {
+					if _, ok := u.User.Password(); ok {
+						t.Errorf("env %s holds a password in a literal URL: take the URL from %s", e.Name, secretName)
+					}
+				}
+			}
 		}
 	})
+
+	t.Run("service links", func(t *testing.T) {
+		for _, p := range serviceLinkProblems(m) {
+			t.Error(p)
+		}
+	})
+
+	t.Run("response store", func(t *testing.T) {
+		for _, p := range responseStoreProblems(m, cfg, img) {
+			t.Error(p)
+		}
+	})
+
+	if l.redis {
+		t.Run("redis", func(t *testing.T) {
+			for _, p := range redisProblems(m, cfg) {
+				t.Error(p)
+			}
+		})
+		t.Run("redis networkpolicy", func(t *testing.T) {
+			for _, p := range redisNetworkProblems(m) {
+				t.Error(p)
+			}
+		})
+	}
 
 	t.Run("deployment", func(t *testing.T) {
 		d := m.Deployment
 		if d.Name != appName {
 			t.Errorf("Deployment name %q", d.Name)
 		}
-		if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
-			t.Errorf("replicas %v, want 2", deref(d.Spec.Replicas))
+		want := int32(2)
+		if !l.scaled {
+			want = 1
+		}
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != want {
+			t.Errorf("replicas %v, want %d", deref(d.Spec.Replicas), want)
 		}
 		if !selects(t, d.Spec.Selector, pod.Labels) {
 			t.Errorf("Deployment selector %v does not select its template labels %v", d.Spec.Selector, pod.Labels)
@@ -459,9 +599,21 @@ func checkManifests(t *testing.T, m *manifests) {
 		if ep.Path != "/metrics" || ep.Interval != "15s" {
 			t.Errorf("ServiceMonitor endpoint path %q interval %q, want /metrics every 15s", ep.Path, ep.Interval)
 		}
+		if m.RedisService != nil && selects(t, &sm.Spec.Selector, m.RedisService.Labels) {
+			t.Errorf("ServiceMonitor selector %v also selects the Redis Service %v (it has no /metrics)", sm.Spec.Selector, m.RedisService.Labels)
+		}
 	})
 
 	t.Run("hpa and pdb", func(t *testing.T) {
+		if !l.scaled {
+			if m.HPA != nil || m.PDB != nil {
+				t.Error("one replica with the embedded store: no HPA and no PDB (minAvailable 1 would block every drain)")
+			}
+			if s := m.Deployment.Spec.Strategy; s.Type != appsv1.RecreateDeploymentStrategyType || s.RollingUpdate != nil {
+				t.Errorf("strategy %+v, want Recreate: a surge pod could not open the store the old pod holds", s)
+			}
+			return
+		}
 		h := m.HPA
 		ref := h.Spec.ScaleTargetRef
 		if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != m.Deployment.Name {
@@ -547,6 +699,10 @@ func TestStrictDecoding(t *testing.T) {
 		{"pdb.yaml", "minAvailable: 1", "minAvailible: 1", `unknown field "spec.minAvailible"`},
 		{"networkpolicy.yaml", "policyTypes:", "policyType:", `unknown field "spec.policyType"`},
 		{"kustomization.yaml", "configMapGenerator:", "configMapGenerater:", `unknown field "configMapGenerater"`},
+		{"redis.yaml", "tcpSocket:", "tcpsocket:", `unknown field "spec.template.spec.containers[0].livenessProbe.tcpsocket"`},
+		{"redis.yaml", "sizeLimit: 64Mi", "sizeLimt: 64Mi", `unknown field "spec.template.spec.volumes[0].emptyDir.sizeLimt"`},
+		{"redis.yaml", "targetPort: redis", "targetPorts: redis", `unknown field "spec.ports[0].targetPorts"`},
+		{"redis.yaml", "    - from:", "    - form:", `unknown field "spec.ingress[0].form"`},
 	} {
 		t.Run(tc.file+"/"+tc.new, func(t *testing.T) {
 			fSys := copyToMemory(t, kustomizeDir)
@@ -573,8 +729,13 @@ func TestStrictDecoding(t *testing.T) {
 		}
 	})
 	t.Run("unknown kind", func(t *testing.T) {
-		if _, err := (&manifests{}).slot("v1", "Pod"); err == nil {
+		if _, err := (&manifests{}).slot("v1", "Pod", appName); err == nil {
 			t.Fatal("an unexpected kind was accepted")
+		}
+	})
+	t.Run("unknown name", func(t *testing.T) {
+		if _, err := (&manifests{}).slot("apps/v1", "Deployment", "other"); err == nil {
+			t.Fatal("an unexpected Deployment was accepted")
 		}
 	})
 }
