@@ -43,7 +43,23 @@ export const urls = {
   slowFail: () => env('COMPAT_SLOW_FAIL_URL'),
   // the gateway fake behind a service requiring the API key "compat-key"
   secured: () => env('COMPAT_SECURED_URL'),
+  // The Responses API (responses.test.mjs, agents.test.mjs):
+  // Ollama fake replying "Hello from Ollama!", thinking first when streamed
+  ollamaResponses: () => env('COMPAT_OLLAMA_RESPONSES_URL'),
+  // Ollama fakes calling get_weather {"city":"Paris"} until they get its
+  // output, then replying weatherReply: one for responses.create, one for
+  // the Agents SDK
+  ollamaCalls: () => env('COMPAT_OLLAMA_CALLS_URL'),
+  ollamaAgent: () => env('COMPAT_OLLAMA_AGENT_URL'),
+  // gateway fake serving /v1/responses itself (responses_api on), with
+  // reasoning before its default reply
+  gatewayResponses: () => env('COMPAT_GATEWAY_RESPONSES_URL'),
+  // the same, calling get_weather {"city":"Paris"} until it gets its output
+  gatewayCalls: () => env('COMPAT_GATEWAY_CALLS_URL'),
 };
+
+/** What the calling fakes answer once they have get_weather's output. */
+export const weatherReply = 'It is sunny in Paris.';
 
 /** The JSON schema of the json_schema tests (Go checks Ollama got it as `format`). */
 export const personSchema = JSON.parse(
@@ -109,3 +125,5 @@ export function client(instance, { maxRetries = 0, onResponse, onRequest, apiKey
 
 /** The ids the service generates: chatcmpl- and 26 base32 characters. */
 export const completionID = /^chatcmpl-[A-Z2-7]{26}$/;
+/** The ids of the service's responses: resp_ and 26 base32 characters. */
+export const responseID = /^resp_[A-Z2-7]{26}$/;
