@@ -111,3 +111,21 @@ bench:
 
 bench-quick:
 	$(GO) run ./cmd/bench -quick
+
+# ---- cmd/benchpool ----------------------------------------------------------
+# `make bench-pool` plays one seeded multi-turn chat workload through the
+# service in front of 4 fake Ollama hosts (cold loads, eviction, prompt
+# caches), once per POOL_STRATEGY (model_aware, least_busy, round_robin),
+# and checks model_aware against round_robin: about 7 minutes. Pass flags
+# with BENCHPOOLFLAGS, e.g.
+#   make bench-pool BENCHPOOLFLAGS='-out /tmp/pool.json -md /tmp/pool.md'
+#   make bench-pool BENCHPOOLFLAGS='-strategies model_aware -service-limit 8'
+# `make bench-pool-quick` is a scaled-down run (CI, about 1 minute).
+.PHONY: bench-pool bench-pool-quick
+BENCHPOOLFLAGS ?=
+
+bench-pool:
+	$(GO) run ./cmd/benchpool $(BENCHPOOLFLAGS)
+
+bench-pool-quick:
+	$(GO) run ./cmd/benchpool -quick $(BENCHPOOLFLAGS)

@@ -151,6 +151,10 @@ func TestPoolAHostGoingDownMidLoadLosesNoRequest(t *testing.T) {
 // next one and the conversation lives there from then on.
 func TestPoolAffinityMovesWhenItsHostIsSaturatedOrEjected(t *testing.T) {
 	a, b := newOllama(t, upstreamModel), newOllama(t, upstreamModel)
+	// Both have the model loaded: moving costs the prompt cache, not a load.
+	for _, h := range []*ollamatest.Server{a, b} {
+		h.Set(func(s *ollamatest.Server) { s.Loaded = []string{upstreamModel} })
+	}
 	r := startApp(t, poolConfig(a, b))
 	fakes := map[string]*ollamatest.Server{hostOf(t, a): a, hostOf(t, b): b}
 
@@ -203,21 +207,33 @@ func TestPoolAffinityMovesWhenItsHostIsSaturatedOrEjected(t *testing.T) {
 // next round brings it in.
 func TestPoolAHostThatGainsAModelIsUsedAfterTheNextRefresh(t *testing.T) {
 	a, b := newOllama(t, upstreamModel), newOllama(t, "llama3.2:3b")
+	a.Set(func(s *ollamatest.Server) { s.Loaded = []string{upstreamModel} })
 	cfg := poolConfig(a, b)
 	cfg.Health.Interval, cfg.Health.Timeout = app.Duration(300*time.Millisecond), app.Duration(200*time.Millisecond)
 	r := startApp(t, cfg)
 
-	// a is saturated by a slow request; b does not list the model, so the
-	// next request waits for a rather than going to b.
+	// a has the model loaded and serves one request at a time. Two slow
+	// requests are a round of waiting already queued there: a request
+	// would rather load the model on b, if b listed it. Before b does, it
+	// waits for a.
+	hc := newHTTPClient(t)
 	saturated := func() poolAnswer {
 		t.Helper()
-		a.Set(func(s *ollamatest.Server) { s.FirstDelay = time.Second })
+		a.Set(func(s *ollamatest.Server) { s.FirstDelay = 700 * time.Millisecond })
 		defer a.Set(func(s *ollamatest.Server) { s.FirstDelay = 0 })
-		busy := make(chan poolAnswer, 1)
-		before := len(a.Requests())
-		go func() { busy <- ask(r, "gpt-4", false, "", "occupy") }()
-		waitRequests(t, a, before+1)
+		busy := make(chan poolAnswer, 2)
+		for i := range 2 {
+			go func() { busy <- ask(r, "gpt-4", false, "", fmt.Sprintf("occupy %d", i)) }()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for h := poolHost(t, hc, r, hostOf(t, a)); h.InFlight == nil || *h.InFlight < 2; h = poolHost(t, hc, r, hostOf(t, a)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a never had 2 requests in flight: %+v", h)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		got := ask(r, "gpt-4", false, "", "next")
+		(<-busy).ok(t)
 		(<-busy).ok(t)
 		return got.ok(t)
 	}
@@ -229,7 +245,6 @@ func TestPoolAHostThatGainsAModelIsUsedAfterTheNextRefresh(t *testing.T) {
 	}
 
 	b.Set(func(s *ollamatest.Server) { s.Models = []string{"llama3.2:3b", upstreamModel} })
-	hc := newHTTPClient(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for !slices.Contains(poolHost(t, hc, r, hostOf(t, b)).Models, upstreamModel) {
 		if time.Now().After(deadline) {
@@ -238,7 +253,7 @@ func TestPoolAHostThatGainsAModelIsUsedAfterTheNextRefresh(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if got := saturated(); got.host != hostOf(t, b) {
-		t.Fatalf("after the refresh: served by %q, want b (a is saturated)", got.host)
+		t.Fatalf("after the refresh: served by %q, want b (a has a round of waiting queued)", got.host)
 	}
 }
 

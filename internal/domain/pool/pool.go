@@ -207,12 +207,41 @@ func (m *member) usable() bool {
 	return m.Breaker == nil || m.Breaker.State() != breaker.Open
 }
 
-func (m *member) saturated() bool {
-	c := 0
-	if m.Limiter != nil {
-		c = m.Limiter.Capacity()
+// capacity is the host's concurrency cap; 0: none.
+func (m *member) capacity() int64 {
+	if m.Limiter == nil {
+		return 0
 	}
-	return c > 0 && m.inFlight.Load() >= int64(c)
+	return int64(m.Limiter.Capacity())
+}
+
+func (m *member) saturated() bool {
+	c := m.capacity()
+	return c > 0 && m.inFlight.Load() >= c
+}
+
+// rank orders the hosts of model_aware by what a request would cost
+// there, from the model's warmth (see hostState.warmth), the requests in
+// flight and the cap: a free slot where the model is loaded; a slot where
+// it is loaded after at most one round of waiting (on local hardware,
+// cheaper than loading the model elsewhere); a free slot where residency
+// is not known; a free slot that would load the model; then the hosts with
+// longer waits.
+func rank(warmth int, inFlight, capacity int64) int {
+	free := capacity == 0 || inFlight < capacity
+	switch {
+	case warmth == 0 && free:
+		return 0
+	case warmth == 0 && inFlight < 2*capacity:
+		return 1
+	case warmth == 1 && free:
+		return 2
+	case warmth == 2 && free:
+		return 3
+	case warmth == 0:
+		return 4
+	}
+	return 5
 }
 
 // Plan is the order in which a request tries a pool's hosts.
@@ -233,9 +262,9 @@ func (p *Pool) Plan(model string, key Key) Plan {
 	}
 	pl := Plan{model: model, key: key}
 	type cand struct {
-		i                       int
-		sick, full, warmth, rot int
-		load                    int64
+		i               int
+		sick, rank, rot int
+		load            int64
 	}
 	n := len(p.hosts)
 	start := int(p.turn.Add(1) % uint32(n))
@@ -250,9 +279,6 @@ func (p *Pool) Plan(model string, key Key) Plan {
 			if !m.usable() {
 				c.sick = 1
 			}
-			if m.saturated() {
-				c.full = 1
-			}
 			w := st.warmth(model)
 			if w == 0 && m.index < 64 {
 				pl.warm |= 1 << m.index
@@ -262,12 +288,13 @@ func (p *Pool) Plan(model string, key Key) Plan {
 			}
 			switch p.strategy {
 			case ModelAware:
-				c.warmth = w
+				c.rank = rank(w, m.inFlight.Load(), m.capacity())
 				c.load = m.inFlight.Load() * 1000 / int64(m.Weight)
 			case LeastBusy:
+				if m.saturated() {
+					c.rank = 1
+				}
 				c.load = m.inFlight.Load() * 1000 / int64(m.Weight)
-			case RoundRobin:
-				c.full = 0
 			}
 			cands = append(cands, c)
 		}
@@ -276,10 +303,8 @@ func (p *Pool) Plan(model string, key Key) Plan {
 		switch {
 		case a.sick != b.sick:
 			return a.sick < b.sick
-		case a.full != b.full:
-			return a.full < b.full
-		case a.warmth != b.warmth:
-			return a.warmth < b.warmth
+		case a.rank != b.rank:
+			return a.rank < b.rank
 		case a.load != b.load:
 			return a.load < b.load
 		}
@@ -298,15 +323,21 @@ func (p *Pool) Plan(model string, key Key) Plan {
 	if p.aff != nil && key.Set {
 		pl.Affinity = AffinityNew
 		if h, ok := p.aff.get(key.Hash); ok {
-			pl.Affinity = AffinityMoved
+			// The previous turn's host goes first while it can take the
+			// request now and still holds the model (its prompt cache went
+			// with it otherwise); else the ranking decides, which may still
+			// put it first (a warm host worth waiting for).
 			for i, c := range cands {
 				m := p.hosts[c.i]
-				if c.i == h && c.sick == 0 && c.full == 0 && m.state.Load().warmth(model) < 2 {
+				if c.i == h && c.sick == 0 && !m.saturated() && m.state.Load().warmth(model) < 2 {
 					copy(pl.Order[1:i+1], pl.Order[:i])
 					pl.Order[0] = h
-					pl.Affinity = AffinityHit
 					break
 				}
+			}
+			pl.Affinity = AffinityMoved
+			if pl.Order[0] == h {
+				pl.Affinity = AffinityHit
 			}
 		}
 	}

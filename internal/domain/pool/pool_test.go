@@ -140,11 +140,29 @@ func TestWarmHostsFirstThenTheLeastBusy(t *testing.T) {
 	if pl := f.p.Plan("n", pool.Key{}); pl.Order[0] != 1 {
 		t.Fatalf("plan %v for n: want host 1, the idle one", pl.Order)
 	}
-	// Saturated, the warm host goes after the others.
+	// At its cap, the warm host is still worth a round of waiting rather
+	// than a load elsewhere.
 	f.p.Begin(2)
 	f.p.Begin(2)
-	if pl := f.p.Plan("m", pool.Key{}); pl.Order[0] == 2 || pl.Order[2] != 2 {
-		t.Fatalf("plan %v: host 2 is at its cap and should come last", pl.Order)
+	if pl := f.p.Plan("m", pool.Key{}); pl.Order[0] != 2 {
+		t.Fatalf("plan %v: host 2 is at its cap, with one round to wait; want it first", pl.Order)
+	}
+	// A round of waiting already queued there: the model is loaded
+	// elsewhere (the least busy of the cold hosts).
+	for range 4 {
+		f.p.Begin(2)
+	}
+	if pl := f.p.Plan("m", pool.Key{}); pl.Order[0] != 1 || pl.Order[2] != 2 {
+		t.Fatalf("plan %v: host 2 has twice its cap in flight; want host 1, then 0, then 2", pl.Order)
+	}
+	// A host whose residency is not known, free, comes before cold ones.
+	f.p.Checked(0, models("m", "n"), nil)
+	f.clients[0].err = errors.New("no /api/ps")
+	f.p.RefreshResidency(context.Background())
+	f.clients[2].set("m")
+	f.p.End(0)
+	if pl := f.p.Plan("n", pool.Key{}); pl.Order[0] != 0 {
+		t.Fatalf("plan %v for n: want host 0, whose residency is unknown, before cold host 1", pl.Order)
 	}
 }
 
