@@ -97,7 +97,7 @@ loadtest:
 # ---- cmd/bench --------------------------------------------------------------
 # `make bench` measures on loopback what the service adds over a bare
 # httputil.ReverseProxy (the floor) and over calling the upstream directly,
-# for the gateway and the Ollama path, and checks the targets: about 8
+# for the gateway and the Ollama path, and checks the targets: about 14
 # minutes. Pass flags with BENCHFLAGS, e.g.
 #   make bench BENCHFLAGS='-out /tmp/bench.json -md /tmp/bench.md'
 #   make bench BENCHFLAGS='-scenarios embeddings'   # one scenario (see -help)

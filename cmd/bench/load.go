@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -17,17 +16,24 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// target is one of direct (A), floor (B), service (C) on one path.
+// target is one of direct (A), floor (B), service (C) on one path, for
+// one endpoint.
 type target struct {
-	name      string // direct, floor, service
-	url       string // the chat endpoint
-	buffered  []byte // body of a buffered request
-	stream    []byte // body of a 100-chunk stream
-	idle      []byte // body of a slow (1 chunk/s) stream
-	bufCheck  []byte // a buffered answer contains this
-	streamEnd []byte // a complete stream contains this near its end
-	pid       int    // the process measured: the proxy, or the upstream for direct
-	cl        *http.Client
+	name     string // direct, floor, service
+	endpoint string // chat, completions, responses (streams); chat for buffered
+	url      string // the endpoint
+	native   string // the path this target is sent (direct's and floor's: the upstream's)
+	nativeOf string // the upstream's path for the endpoint
+	buffered []byte // body of a buffered request (chat only)
+	stream   []byte // body of a 100-chunk stream
+	idle     []byte // body of a slow (1 chunk/s) stream
+	// bodyFor makes a body: streamed or not, chunks, ms between chunks.
+	bodyFor  func(stream bool, chunks, intervalMs int) []byte
+	bufCheck []byte   // a buffered answer contains this
+	wire     wireKind // how a stream is framed
+	pid      int      // the process measured: the proxy, or the upstream for direct
+	metrics  string   // URL of the process's runtime figures ("": none, direct)
+	cl       *http.Client
 }
 
 func newClient(idle int) *http.Client {
@@ -384,155 +390,6 @@ func runThroughput(ts []*target, conns, rounds int, dur, warm time.Duration, smp
 	return out
 }
 
-// ---- scenario 3: streams, closed loop -----------------------------------
-
-// StreamResult is one target's closed loop of streams.
-type StreamResult struct {
-	Workers       int         `json:"concurrent"`
-	Chunks        int         `json:"chunks"`
-	Seconds       float64     `json:"seconds"`
-	Completed     int         `json:"completed"`
-	Failed        int         `json:"failed"`
-	StreamsPerSec float64     `json:"streams_per_s"`
-	TTFB          Dist        `json:"ttfb"`
-	TTLB          Dist        `json:"ttlb"`
-	CPUSeconds    float64     `json:"cpu_s"`
-	CPUMsPerStrm  float64     `json:"cpu_ms_per_stream"`
-	PeakRSSKiB    int64       `json:"peak_rss_kib"`
-	Errors        errCount    `json:"errors,omitempty"`
-	Rounds        []RoundStat `json:"rounds"` // p50/p99 are TTFB
-	ttfb, ttlb    []time.Duration
-	all           int
-	cpuTicks      int64
-}
-
-// readStream reads a whole streamed answer; it returns the time to the
-// first body byte and to the end, and whether the end marker came.
-func readStream(ctx context.Context, t *target, body []byte, buf []byte, opened func()) (ttfb, ttlb time.Duration, err error) {
-	t0 := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := t.cl.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, resp.Body)
-		return 0, 0, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	var tail []byte
-	for {
-		n, rerr := resp.Body.Read(buf)
-		if n > 0 {
-			if ttfb == 0 {
-				ttfb = time.Since(t0)
-				if opened != nil {
-					opened()
-				}
-			}
-			tail = append(tail, buf[:n]...)
-			if len(tail) > 256 {
-				tail = append(tail[:0], tail[len(tail)-256:]...)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return ttfb, 0, rerr
-		}
-	}
-	ttlb = time.Since(t0)
-	if !bytes.Contains(tail, t.streamEnd) {
-		return ttfb, ttlb, fmt.Errorf("stream ended without its end marker")
-	}
-	return ttfb, ttlb, nil
-}
-
-func streamRound(t *target, workers int, dur time.Duration, r *StreamResult) {
-	ctx, cancel := context.WithTimeout(context.Background(), dur+20*time.Second)
-	defer cancel()
-	deadline := time.Now().Add(dur)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 32<<10)
-			var fb, lb []time.Duration
-			var done, failed, all int
-			errs := errCount{}
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				ttfb, ttlb, err := readStream(ctx, t, t.stream, buf, nil)
-				if err != nil {
-					failed++
-					errs.add(errText(err))
-					continue
-				}
-				all++
-				if !time.Now().After(deadline) {
-					done++
-					fb = append(fb, ttfb)
-					lb = append(lb, ttlb)
-				}
-			}
-			mu.Lock()
-			r.Completed += done
-			r.Failed += failed
-			r.all += all
-			r.ttfb = append(r.ttfb, fb...)
-			r.ttlb = append(r.ttlb, lb...)
-			for k, v := range errs {
-				r.Errors[k] += v
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	r.Seconds += dur.Seconds()
-}
-
-func runStreams(ts []*target, workers, chunks, rounds int, dur, warm time.Duration, smp *sampler) map[string]*StreamResult {
-	out := map[string]*StreamResult{}
-	for _, t := range ts {
-		out[t.name] = &StreamResult{Workers: workers, Chunks: chunks, Errors: errCount{}}
-		if warm > 0 {
-			streamRound(t, workers, warm, &StreamResult{Errors: errCount{}})
-		}
-		smp.reset(t.pid)
-	}
-	for round := 0; round < rounds; round++ {
-		for _, t := range ts {
-			r := out[t.name]
-			runtime.GC() // the harness's own collection, not during the round
-			n0, done0, failed0 := len(r.ttfb), r.Completed, r.Failed
-			c0 := cpuTicks(t.pid)
-			streamRound(t, workers, dur, r)
-			dt := cpuTicks(t.pid) - c0
-			r.cpuTicks += dt
-			r.Rounds = append(r.Rounds, roundStat(r.ttfb[n0:], r.Completed-done0, r.Failed-failed0, dur.Seconds(), dt))
-		}
-	}
-	for _, t := range ts {
-		r := out[t.name]
-		r.PeakRSSKiB = smp.max(t.pid)
-		r.TTFB, r.TTLB = dist(r.ttfb), dist(r.ttlb)
-		r.CPUSeconds = ticksToSeconds(r.cpuTicks)
-		if r.Seconds > 0 {
-			r.StreamsPerSec = float64(r.Completed) / r.Seconds
-		}
-		if n := r.all + r.Failed; n > 0 {
-			r.CPUMsPerStrm = r.CPUSeconds * 1000 / float64(n)
-		}
-		if len(r.Errors) == 0 {
-			r.Errors = nil
-		}
-	}
-	return out
-}
-
 // ---- scenario 4: many idle open streams ---------------------------------
 
 // IdleResult is the memory one process holds per open, slow stream.
@@ -545,10 +402,14 @@ type IdleResult struct {
 	RampSeconds  float64  `json:"ramp_s"`
 	HoldSeconds  float64  `json:"hold_s"`
 	Errors       errCount `json:"errors,omitempty"`
+	// Runtime: the process's own figures (its /metrics), when it has them.
+	Runtime *IdleRuntime `json:"runtime,omitempty"`
 }
 
-// onOpen, when set, runs once every stream is open, before the hold.
-func runIdle(t *target, n int, hold time.Duration, onOpen func()) *IdleResult {
+// runIdle opens n streams of chunks chunks through t, waits until each
+// has its first content frame, and holds them open for hold. onOpen, when
+// set, runs once every stream is open, before the hold.
+func runIdle(t *target, n, chunks int, hold time.Duration, onOpen func()) *IdleResult {
 	r := &IdleResult{Requested: n, Errors: errCount{}, HoldSeconds: hold.Seconds()}
 	cl := newClient(16)
 	cl.Timeout = 0 // the context bounds these
@@ -557,6 +418,7 @@ func runIdle(t *target, n int, hold time.Duration, onOpen func()) *IdleResult {
 	defer closeClient(cl)
 
 	time.Sleep(300 * time.Millisecond)
+	before, _ := scrape(metricsClient, t.metrics)
 	r.RSSBeforeKiB = rssKiB(t.pid)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -573,8 +435,7 @@ func runIdle(t *target, n int, hold time.Duration, onOpen func()) *IdleResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 4<<10)
-			_, _, err := readStream(ctx, &tt, t.idle, buf, func() { opened.Add(1) })
+			_, _, err := readStream(ctx, &tt, t.idle, chunks, newLineReader(4<<10), func() { opened.Add(1) })
 			if err != nil && ctx.Err() == nil {
 				failed.Add(1)
 				mu.Lock()
@@ -600,11 +461,14 @@ func runIdle(t *target, n int, hold time.Duration, onOpen func()) *IdleResult {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	open, _ := scrape(metricsClient, t.metrics)
+	rssOpen := rssKiB(t.pid)
 	r.Opened = int(opened.Load())
-	r.RSSOpenKiB = peak
+	r.RSSOpenKiB = max(peak, rssOpen)
 	if r.Opened > 0 {
 		r.PerStreamKiB = float64(r.RSSOpenKiB-r.RSSBeforeKiB) / float64(r.Opened)
 	}
+	r.Runtime = idleRuntime(before, open, r.RSSBeforeKiB, rssOpen, r.Opened)
 	cancel()
 	waitBounded(&wg, 15*time.Second)
 	if len(r.Errors) == 0 {

@@ -31,8 +31,15 @@ type PathResult struct {
 	Notes      []string                          `json:"notes"`
 	Rate       map[string]map[string]*RateResult `json:"buffered_open_model"` // rate -> target -> result
 	Throughput map[string]*ThroughputResult      `json:"max_throughput"`
-	Streams    map[string]*StreamResult          `json:"streams"`
-	Idle       map[string]*IdleResult            `json:"idle_streams"`
+	// Streams: one point per endpoint and concurrency, in run order.
+	Streams []*StreamPoint `json:"streams"`
+	// Requests: what the service sent upstream for each streamed
+	// endpoint, against what direct and floor get.
+	Requests []RequestCheck `json:"stream_requests,omitempty"`
+	// FrameAllocs: heap allocations per relayed frame, per endpoint.
+	FrameAllocs map[string]*FrameAllocs `json:"stream_frame_allocs,omitempty"`
+	// Idle: endpoint -> floor/service -> result.
+	Idle map[string]map[string]*IdleResult `json:"idle_streams"`
 	// Embeddings, per encoding_format, on processes of their own.
 	Embeddings map[string]*EmbedResult `json:"embeddings,omitempty"`
 	// VmHWM of each process after the chat load scenarios (the embeddings
@@ -61,8 +68,11 @@ func (h *harness) serviceConfig(p pathSpec) (string, map[string]string, error) {
 
 // startPair starts the floor and the service of a path.
 func (h *harness) startPair(p pathSpec, tag string) (floor, svc *child, err error) {
-	floor, err = startRole("floor-"+p.name, filepath.Join(h.tmp, "floor-"+p.name+"-"+tag+".log"),
-		"-role", "floor", "-target", "http://"+p.upstream)
+	args := []string{"-role", "floor", "-target", "http://" + p.upstream}
+	if h.opts.floorReadBody {
+		args = append(args, "-floor-read-body")
+	}
+	floor, err = startRole("floor-"+p.name, filepath.Join(h.tmp, "floor-"+p.name+"-"+tag+".log"), args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,28 +90,14 @@ func (h *harness) startPair(p pathSpec, tag string) (floor, svc *child, err erro
 	return floor, svc, nil
 }
 
+// targets are the chat targets of the buffered and throughput scenarios.
 func (h *harness) targets(p pathSpec, floor, svc *child) []*target {
-	s := h.set
-	nativePath, nativeBody := "/v1/chat/completions", openAIBody
-	nativeCheck, nativeEnd := []byte(`"finish_reason":"stop"`), []byte("data: [DONE]")
-	if p.ollama {
-		nativePath, nativeBody = "/api/chat", ollamaBody
-		nativeCheck, nativeEnd = []byte(`"done":true`), []byte(`"done":true`)
-	}
-	mk := func(name, addr, path string, body func(bool, int, int) []byte, check, end []byte, pid int) *target {
-		return &target{name: name, url: "http://" + addr + path,
-			buffered: body(false, 1, 0), stream: body(true, s.StreamChunks, 0), idle: body(true, s.IdleChunks, s.IdleIntervalMs),
-			bufCheck: check, streamEnd: end, pid: pid, cl: newClient(1024)}
-	}
-	return []*target{
-		mk("direct", p.upstream, nativePath, nativeBody, nativeCheck, nativeEnd, h.up.pid),
-		mk("floor", floor.addrs[0], nativePath, nativeBody, nativeCheck, nativeEnd, floor.pid),
-		mk("service", svc.addrs[0], "/v1/chat/completions", openAIBody, []byte(`"finish_reason":"stop"`), []byte("data: [DONE]"), svc.pid),
-	}
+	return h.streamTargets(p, floor, svc, "chat")
 }
 
-// sanity sends one buffered request and one stream to each target.
-func sanity(ts []*target) error {
+// sanity sends one buffered request and one stream (of chunks) to each
+// target.
+func sanity(ts []*target, chunks int) error {
 	for _, t := range ts {
 		err := retryCut(func() error {
 			resp, err := t.cl.Post(t.url, "application/json", bytes.NewReader(t.buffered))
@@ -121,17 +117,8 @@ func sanity(ts []*target) error {
 		if err != nil {
 			return fmt.Errorf("%s: %v", t.name, err)
 		}
-		err = retryCut(func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _, err := readStream(ctx, t, t.stream, make([]byte, 32<<10), nil)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("%s: stream: %v", t.name, err)
-		}
 	}
-	return nil
+	return streamSanity(ts, chunks)
 }
 
 // retryCut runs a sanity check up to three times while the connection is
@@ -151,7 +138,8 @@ func retryCut(check func() error) error {
 
 func (h *harness) runPath(p pathSpec) (*PathResult, error) {
 	s := h.set
-	res := &PathResult{Name: p.name, Rate: map[string]map[string]*RateResult{}, Idle: map[string]*IdleResult{}, PeakRSSKiB: map[string]int64{}}
+	res := &PathResult{Name: p.name, Rate: map[string]map[string]*RateResult{}, Idle: map[string]map[string]*IdleResult{},
+		FrameAllocs: map[string]*FrameAllocs{}, PeakRSSKiB: map[string]int64{}}
 	chat := s.wants("buffered") || s.wants("throughput") || s.wants("streams") || s.wants("idle")
 	note := func(when bool, n string) {
 		if when {
@@ -166,7 +154,7 @@ func (h *harness) runPath(p pathSpec) (*PathResult, error) {
 		note(s.wants("embeddings"), "Embeddings: the service receives OpenAI's POST /v1/embeddings (model "+embedClientModel+", which it maps to embeddings.model "+embedModel+") and calls Ollama's /api/embed, then writes OpenAI's list with floats or base64 as asked. Direct and floor receive the /api/embed request the service sends and return Ollama's answer (float arrays) for both encoding formats, since Ollama has no base64: service numbers include decoding Ollama's vectors and encoding OpenAI's answer; floor numbers do not.")
 	} else {
 		res.Protocol = "openai"
-		note(chat, "Same OpenAI request (POST /v1/chat/completions) to direct, floor and service; the service is configured with GATEWAY_URL only.")
+		note(chat, "Buffered chat: the same OpenAI request (POST /v1/chat/completions) to direct, floor and service; the service is configured with GATEWAY_URL only.")
 		note(s.wants("embeddings"), "Embeddings: the same OpenAI request (POST /v1/embeddings, model "+embedClientModel+") to direct, floor and service; the service (GATEWAY_URL only) forwards it with the model spliced in (embeddings.model "+embedModel+") and the fake gateway answers with floats printed as OpenAI prints them (float64 shortest form of float32 values) or base64. The service parses every vector and writes it again (float32 shortest form, or base64); the floor copies bytes.")
 	}
 	note(true, "The direct column's CPU and RSS figures are the fake upstream's own (marked \"upstream\"); floor and service columns are the proxy process.")
@@ -174,9 +162,29 @@ func (h *harness) runPath(p pathSpec) (*PathResult, error) {
 	if s.wants("embeddings") {
 		cut += " Embeddings, with their 5 KB requests and 66–260 KB answers, hit it most often (a few % of the floor's requests)."
 	}
+	if h.opts.floorReadBody {
+		cut = "The floor reads each request's body before proxying it (-floor-read-body), which keeps golang/go#40747 away: the stock proxy, as is, occasionally cuts a response (client: unexpected EOF; floor log: \"ReverseProxy read error during body copy: use of closed network connection\") when the HTTP/1 server closes the inbound request body as the response starts while the transport may still read it. Any failure is counted below."
+	} else if s.wants("streams") {
+		cut += " Streams one at a time hit it most: a few % of the floor's streams, which lowers its stream rate; -floor-read-body makes the floor read each request's body first, which avoids it."
+	}
 	note(true, cut)
-	note(s.wants("idle"), fmt.Sprintf("Idle streams run on freshly started floor and service processes (RSS before is their idle RSS); direct has no proxy process and is not measured there. Service log level %s, metrics on.", s.LogLevel))
+	note(s.wants("idle"), fmt.Sprintf("Idle streams run, for each endpoint, on freshly started floor and service processes (RSS before is their idle RSS); direct has no proxy process and is not measured there. The per-stream breakdown comes from each process's runtime figures (the service's /metrics, the floor's equivalent on a port of its own) read before the streams open and at the end of the hold, as differences divided by the streams open: goroutines; goroutine stacks in use; heap objects not yet freed (live, or garbage not yet collected); heap spans in use (objects plus free slots); the GC's heap goal (how far the heap may grow before the next collection: the GC slack is goal minus objects); free heap pages kept resident; and what RSS holds beyond spans, stacks and free pages (runtime metadata; negative when allocated memory was never touched, so never resident, such as most of the floor's 32 KiB copy buffer per stream). Service log level %s, metrics on.", s.LogLevel))
 	note(!s.wants("idle"), fmt.Sprintf("Service log level %s, metrics on.", s.LogLevel))
+
+	if s.wants("streams") || s.wants("idle") {
+		eps := strings.Join(s.StreamEndpoints, ", ")
+		store := "store omitted, so the service keeps each finished response in its embedded store (responses.db under the run's temporary directory) as the API's default asks"
+		if !s.ResponsesStore {
+			store = "\"store\":false, so the service keeps nothing"
+		}
+		note(true, "Streamed endpoints measured: "+eps+". Direct and floor get the request the service itself sends upstream for each endpoint (compared with what the fake upstream received from the service at the start of the streams scenario: see \"Upstream requests\"); the service gets the client's request.")
+		if p.ollama {
+			note(true, "Ollama path, per endpoint: chat (POST /v1/chat/completions) becomes /api/chat; completions (POST /v1/completions) becomes /api/generate (raw prompt); responses (POST /v1/responses) becomes /api/chat. Direct and floor answer in Ollama's NDJSON; the service writes SSE (Responses events for responses). Responses requests: "+store+".")
+		} else {
+			note(true, "Gateway path, per endpoint: chat and completions (text_completion chunks) go upstream as they came; responses (POST /v1/responses) goes to the gateway's chat completions (gateway responses_api: false, the default), so direct and floor get that chat request and return chat chunks while the service writes Responses events. Responses requests: "+store+".")
+		}
+		note(true, "Every stream is read to its end and checked: its content frames all came (as many as the fake sent), then the terminal frame (data: [DONE] after a finish_reason stop; \"done\":true; response.completed with status completed, after response.created first); anything else counts as failed. TTFB = request sent → the first frame carrying answer text (Responses: the first response.output_text.delta event; chat: the first delta with content, not the role frame).")
+	}
 
 	round, warm := secs(s.RoundSeconds), secs(s.WarmSeconds)
 	if s.wants("buffered") || s.wants("throughput") || s.wants("streams") {
@@ -185,7 +193,7 @@ func (h *harness) runPath(p pathSpec) (*PathResult, error) {
 			return nil, err
 		}
 		ts := h.targets(p, floor, svc)
-		err = sanity(ts)
+		err = sanity(ts, s.StreamChunks)
 		if err == nil {
 			for _, t := range ts {
 				h.smp.reset(t.pid)
@@ -201,8 +209,7 @@ func (h *harness) runPath(p pathSpec) (*PathResult, error) {
 				res.Throughput = runThroughput(ts, s.Conns, s.Rounds, round, warm, h.smp)
 			}
 			if s.wants("streams") {
-				h.logf("%s: streams of %d chunks, %d concurrent", p.name, s.StreamChunks, s.StreamWorkers)
-				res.Streams = runStreams(ts, s.StreamWorkers, s.StreamChunks, s.Rounds, round, warm, h.smp)
+				err = h.runStreamsScenario(p, floor, svc, res)
 			}
 			res.PeakRSSKiB["upstream"] = hwmKiB(h.up.pid)
 			res.PeakRSSKiB["floor"] = hwmKiB(floor.pid)
@@ -227,23 +234,11 @@ func (h *harness) runPath(p pathSpec) (*PathResult, error) {
 			return nil, err
 		}
 	}
-	if !s.wants("idle") {
-		return res, nil
+	if s.wants("idle") {
+		if err := h.runIdleScenario(p, res); err != nil {
+			return nil, err
+		}
 	}
-
-	// Fresh processes, so earlier load does not lend them memory.
-	floor, svc, err := h.startPair(p, "idle")
-	if err != nil {
-		return nil, err
-	}
-	its := h.targets(p, floor, svc)[1:]
-	for _, t := range its {
-		h.logf("%s: %d idle streams (%d chunks, 1 per %d ms) through %s", p.name, s.IdleStreams, s.IdleChunks, s.IdleIntervalMs, t.name)
-		res.Idle[t.name] = runIdle(t, s.IdleStreams, secs(s.IdleHoldSeconds), nil)
-		closeClient(t.cl)
-	}
-	floor.stop(3 * time.Second)
-	svc.stop(5 * time.Second)
 	return res, nil
 }
 
@@ -276,9 +271,12 @@ type Machine struct {
 }
 
 func (h *harness) bench() int {
-	h.set = h.settings()
 	var err error
-	if h.set.Scenarios, err = parseScenarios(h.opts.scenarios); err == nil {
+	h.set, err = h.settings()
+	if err == nil {
+		h.set.Scenarios, err = parseScenarios(h.opts.scenarios)
+	}
+	if err == nil {
 		h.set.EmbedFormats, err = parseFormats(h.opts.embedFormats)
 	}
 	if err == nil && (h.set.EmbedRate < 1 || h.set.EmbedInputs < 1 || h.set.EmbedInputs > embedMaxInputs) {
@@ -296,7 +294,10 @@ func (h *harness) bench() int {
 		h.set.EmbedTputFormats = []string{}
 	}
 	h.logf("scenarios: %s", strings.Join(h.set.Scenarios, ", "))
-	h.logf("mode %s: %d round(s) × %.1fs per target per point; rlimit nofile %d", h.set.Mode, h.set.Rounds, h.set.RoundSeconds, h.set.RlimitNoFile)
+	h.logf("mode %s: %d round(s) × %.1fs per target per point (streams %.1fs; endpoints %s at %v concurrent); rlimit nofile %d", h.set.Mode, h.set.Rounds, h.set.RoundSeconds,
+		h.set.StreamRoundSeconds, strings.Join(h.set.StreamEndpoints, ","), h.set.StreamLevels, h.set.RlimitNoFile)
+	est := h.set.estimate(len(strings.Split(h.opts.paths, ",")))
+	h.logf("estimated run time: about %.0f s (%.1f min), plus building the service", est, est/60)
 	if err := h.prepare(h.opts.keep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1

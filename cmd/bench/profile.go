@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -15,17 +16,26 @@ import (
 // service (cmd/bench/svcprof: the same app.Main under runtime/pprof) and
 // against the floor (this binary, also profiled), one after the other, and
 // prints the top of each profile. Scenarios: buffered (open model at
-// -profile-rate; CPU), streams (100-chunk streams, 50 concurrent; CPU),
-// idle (2000 idle streams; live heap and runtime memory while they are open),
+// -profile-rate; CPU), streams (100-chunk streams of the first of
+// -stream-endpoints, at the highest of -stream-concurrency; CPU), idle
+// (-idle-streams idle streams of that endpoint; live heap and runtime
+// memory while they are open),
 // embeddings (open model at -embed-rate, the first of -embed-formats; CPU).
 func (h *harness) profile() int {
-	h.set = h.settings()
+	var err error
+	if h.set, err = h.settings(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
 	scen := h.opts.profileScen
 	if scen != "buffered" && scen != "streams" && scen != "idle" && scen != "embeddings" {
 		fmt.Fprintf(os.Stderr, "bench: -profile-scenario %q: want buffered, streams, idle or embeddings\n", scen)
 		return 2
 	}
 	formats, err := parseFormats(h.opts.embedFormats)
+	// Streams and idle profile the first of -stream-endpoints, streams at
+	// the highest of -stream-concurrency.
+	ep, workers := h.set.StreamEndpoints[0], slices.Max(h.set.StreamLevels)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
@@ -71,6 +81,9 @@ func (h *harness) profile() int {
 		svcArgs = []string{"-heapprofile", file("service", "heap")}
 		floorArgs = []string{"-role", "floor", "-target", "http://" + p.upstream, "-heapprofile", file("floor", "heap")}
 	}
+	if h.opts.floorReadBody {
+		floorArgs = append(floorArgs, "-floor-read-body")
+	}
 	svc, err := startService("service-prof", filepath.Join(h.tmp, "service-prof.log"), prof, svcArgs, cfg, env)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -85,7 +98,11 @@ func (h *harness) profile() int {
 	defer cancel()
 	h.smp = newSampler(ctx, 100*time.Millisecond)
 	ts := h.targets(p, floor, svc)[1:]
-	err = sanity(ts)
+	err = sanity(ts, h.set.StreamChunks)
+	if (scen == "streams" || scen == "idle") && err == nil {
+		ts = h.streamTargets(p, floor, svc, ep)[1:]
+		err = streamSanity(ts, h.set.StreamChunks)
+	}
 	if scen == "embeddings" && err == nil {
 		texts := embedTexts(h.set.EmbedInputs, h.set.EmbedChars)
 		ts = h.embedTargets(p, floor, svc, formats[0], texts, map[string]*http.Client{})
@@ -109,13 +126,13 @@ func (h *harness) profile() int {
 			r := runRate([]*target{t}, rate, 1, dur, time.Second, h.smp)[t.name]
 			h.logf("%s: %d sent, %.2f%% ok, p50 %.3f ms, p99 %.3f ms, CPU %.3f s / 1000 req", t.name, r.Sent, r.SuccessPct, r.Latency.P50, r.Latency.P99, r.CPUPer1000)
 		case "streams":
-			h.logf("profiling %s: streams of %d chunks, %d concurrent, for %.0fs", t.name, h.set.StreamChunks, h.set.StreamWorkers, dur.Seconds())
-			r := runStreams([]*target{t}, h.set.StreamWorkers, h.set.StreamChunks, 1, dur, time.Second, h.smp)[t.name]
+			h.logf("profiling %s: %s streams of %d chunks, %d concurrent, for %.0fs", t.name, ep, h.set.StreamChunks, workers, dur.Seconds())
+			r := runStreamPoint([]*target{t}, workers, h.set.StreamChunks, 1, dur, time.Second, h.smp).Targets[t.name]
 			h.logf("%s: %.1f streams/s, TTFB p99 %.3f ms, CPU %.3f ms / stream", t.name, r.StreamsPerSec, r.TTFB.P99, r.CPUMsPerStrm)
 		case "idle":
-			h.logf("profiling %s: %d idle streams", t.name, h.set.IdleStreams)
+			h.logf("profiling %s: %d idle %s streams", t.name, h.set.IdleStreams, ep)
 			pid := t.pid
-			r := runIdle(t, h.set.IdleStreams, 2*time.Second, func() {
+			r := runIdle(t, h.set.IdleStreams, h.set.IdleChunks, 2*time.Second, func() {
 				syscall.Kill(pid, syscall.SIGUSR1)
 				time.Sleep(time.Second)
 			})

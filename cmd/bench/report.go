@@ -103,22 +103,6 @@ func table(p *PathResult) [][]string {
 	if t := p.Throughput; t != nil {
 		rows = append(rows, throughputRows(fmt.Sprintf("max throughput, %d conns: ", t["direct"].Conns), t)...)
 	}
-	if t := p.Streams; t != nil {
-		d, f, s := t["direct"], t["floor"], t["service"]
-		pre := fmt.Sprintf("streams (%d chunks, %d concurrent): ", d.Chunks, d.Workers)
-		add(row{metric: pre + "streams/s", vals: [3]float64{d.StreamsPerSec, f.StreamsPerSec, s.StreamsPerSec}, format: f1})
-		add(row{metric: pre + "failed", vals: [3]float64{float64(d.Failed), float64(f.Failed), float64(s.Failed)}, format: f0, ratio: "-"})
-		add(row{metric: pre + "TTFB p50 (ms)", vals: [3]float64{d.TTFB.P50, f.TTFB.P50, s.TTFB.P50}, format: fms})
-		add(row{metric: pre + "TTFB p99 (ms)", vals: [3]float64{d.TTFB.P99, f.TTFB.P99, s.TTFB.P99}, format: fms})
-		add(row{metric: pre + "added TTFB p50 (ms)", vals: [3]float64{nan, f.TTFB.P50 - d.TTFB.P50, s.TTFB.P50 - d.TTFB.P50}, format: fms})
-		add(row{metric: pre + "added TTFB p99 (ms)", vals: [3]float64{nan, f.TTFB.P99 - d.TTFB.P99, s.TTFB.P99 - d.TTFB.P99}, format: fms})
-		add(row{metric: pre + "last byte p50 (ms)", vals: [3]float64{d.TTLB.P50, f.TTLB.P50, s.TTLB.P50}, format: fms})
-		add(row{metric: pre + "last byte p99 (ms)", vals: [3]float64{d.TTLB.P99, f.TTLB.P99, s.TTLB.P99}, format: fms})
-		add(row{metric: pre + "added last byte p50 (ms)", vals: [3]float64{nan, f.TTLB.P50 - d.TTLB.P50, s.TTLB.P50 - d.TTLB.P50}, format: fms})
-		add(row{metric: pre + "added last byte p99 (ms)", vals: [3]float64{nan, f.TTLB.P99 - d.TTLB.P99, s.TTLB.P99 - d.TTLB.P99}, format: fms})
-		add(row{metric: pre + "CPU ms / stream", vals: [3]float64{d.CPUMsPerStrm, f.CPUMsPerStrm, s.CPUMsPerStrm}, format: f3, upstream: true})
-		add(row{metric: pre + "peak RSS (MiB)", vals: [3]float64{mib(d.PeakRSSKiB), mib(f.PeakRSSKiB), mib(s.PeakRSSKiB)}, format: fmib, upstream: true})
-	}
 	for _, format := range embedFormats(p) {
 		e := p.Embeddings[format]
 		label := embedLabel(e)
@@ -133,12 +117,8 @@ func table(p *PathResult) [][]string {
 			rows = append(rows, throughputRows(fmt.Sprintf("%s, max throughput, %d conns: ", label, t["direct"].Conns), t)...)
 		}
 	}
-	if f, s := p.Idle["floor"], p.Idle["service"]; f != nil && s != nil {
-		pre := fmt.Sprintf("%d idle streams: ", f.Requested)
-		add(row{metric: pre + "open", vals: [3]float64{nan, float64(f.Opened), float64(s.Opened)}, format: f0, ratio: "-"})
-		add(row{metric: pre + "RSS before (MiB)", vals: [3]float64{nan, mib(f.RSSBeforeKiB), mib(s.RSSBeforeKiB)}, format: fmib})
-		add(row{metric: pre + "RSS with streams open (MiB)", vals: [3]float64{nan, mib(f.RSSOpenKiB), mib(s.RSSOpenKiB)}, format: fmib})
-		add(row{metric: pre + "RSS per open stream (KiB)", vals: [3]float64{nan, f.PerStreamKiB, s.PerStreamKiB}, format: f1})
+	for _, ep := range idleEndpoints(p) {
+		rows = append(rows, idleRows(ep, p.Idle[ep]["floor"], p.Idle[ep]["service"])...)
 	}
 	out := [][]string{{"metric", "direct", "floor", "service", "service/floor"}}
 	for _, r := range rows {
@@ -199,6 +179,12 @@ type TargetCheck struct {
 	Limit   float64 `json:"limit"`
 	Met     bool    `json:"met"`
 	Note    string  `json:"note,omitempty"`
+	// Streams: the point, and the extremes of the per-round ratio (the
+	// ratio is then the median of the per-round ratios).
+	Endpoint    string   `json:"endpoint,omitempty"`
+	Concurrency int      `json:"concurrent,omitempty"`
+	RatioMin    *float64 `json:"ratio_min,omitempty"`
+	RatioMax    *float64 `json:"ratio_max,omitempty"`
 }
 
 // check compares service/floor against limit; atMost says which side is good.
@@ -263,11 +249,7 @@ func checks(p *PathResult) []TargetCheck {
 	if t := p.Throughput; t != nil {
 		out = append(out, throughputCheck(p.Name, fmt.Sprintf("max throughput, %d conns", t["direct"].Conns), t, tputLimit))
 	}
-	if t := p.Streams; t != nil {
-		d, f, s := t["direct"], t["floor"], t["service"]
-		out = append(out, check(p.Name, "stream rate", "streams/s", s.StreamsPerSec, f.StreamsPerSec, 0.8, false))
-		out = append(out, check(p.Name, "added TTFB p99", "ms", s.TTFB.P99-d.TTFB.P99, f.TTFB.P99-d.TTFB.P99, 1.5, true))
-	}
+	out = append(out, streamChecks(p)...)
 	for _, format := range embedFormats(p) {
 		e := p.Embeddings[format]
 		for _, rate := range sortedRates(e.Rate) {
@@ -277,9 +259,14 @@ func checks(p *PathResult) []TargetCheck {
 			out = append(out, throughputCheck(p.Name, fmt.Sprintf("max throughput, %d conns, embeddings %s", t["direct"].Conns, format), t, tputLimit))
 		}
 	}
-	if f, s := p.Idle["floor"], p.Idle["service"]; f != nil && s != nil {
-		out = append(out, check(p.Name, "RSS per idle open stream", "KiB", s.PerStreamKiB, f.PerStreamKiB, 1, true))
+	for _, ep := range idleEndpoints(p) {
+		if f, s := p.Idle[ep]["floor"], p.Idle[ep]["service"]; f != nil && s != nil {
+			c := check(p.Name, ep+": RSS per idle open stream", "KiB", s.PerStreamKiB, f.PerStreamKiB, 1, true)
+			c.Endpoint = ep
+			out = append(out, c)
+		}
 	}
+	out = append(out, allocChecks(p)...)
 	return out
 }
 
@@ -299,6 +286,14 @@ func mdTable(rows [][]string) string {
 		}
 	}
 	return b.String()
+}
+
+// nonNegative prints v, or — for the -1 of "not measured".
+func nonNegative(v float64) string {
+	if v < 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
 func num(v float64, unit string) string {
@@ -328,9 +323,17 @@ func markdown(rep *Report) string {
 	b.WriteString("A = direct to the fake upstream, B = floor (httputil.ReverseProxy, FlushInterval -1), C = the service binary. ")
 	b.WriteString("The floor's transport keeps as many idle upstream connections as the service's (256 per host). ")
 	b.WriteString("Latencies are client-observed over loopback, percentiles over every request of every round; \"added\" = target minus direct at the same percentile, and the ratio column compares those added values. ")
-	b.WriteString("TTFB = request sent → first response body byte; last byte = → end of the body. ")
+	b.WriteString("Streams' TTFB = request sent → the first frame carrying answer text (Responses: the first response.output_text.delta); last byte = → end of the body. ")
 	b.WriteString("CPU is utime+stime of the measured process from /proc/<pid>/stat (clock ticks); peak RSS is the highest VmRSS sampled every 100 ms during the scenario. ")
 	b.WriteString("Buffered: open model (vegeta, constant arrival rate, keep-alive). Throughput and streams: closed loops, counted when finished within the round. ")
+	if rep.Settings.wants("streams") {
+		fmt.Fprintf(&b, "Streams: each of %s at %s concurrent streams, %d round(s) × %.1fs per target per point. ",
+			strings.Join(rep.Settings.StreamEndpoints, ", "), strings.Trim(strings.Join(strings.Fields(fmt.Sprint(rep.Settings.StreamLevels)), ", "), "[]"),
+			rep.Settings.Rounds, rep.Settings.StreamRoundSeconds)
+	}
+	if rep.Settings.wants("idle") {
+		fmt.Fprintf(&b, "Idle: %d slow streams (%d chunks, 1 per %d ms) per endpoint, held open %.1fs. ", rep.Settings.IdleStreams, rep.Settings.IdleChunks, rep.Settings.IdleIntervalMs, rep.Settings.IdleHoldSeconds)
+	}
 	if rep.Settings.wants("embeddings") {
 		st := rep.Settings
 		fmt.Fprintf(&b, "Embeddings (a RAG ingest batch: %d inputs of ~%d characters, %d-dimensional vectors): measured like buffered chat, open model @%d req/s (encoding_format %s)",
@@ -349,6 +352,7 @@ func markdown(rep *Report) string {
 			b.WriteString("- " + n + "\n")
 		}
 		b.WriteString("\n" + mdTable(p.Table))
+		streamsMarkdown(&b, p, rep.Settings.Rounds)
 		if len(p.PeakRSSKiB) > 0 {
 			fmt.Fprintf(&b, "\nProcess VmHWM after the chat load scenarios (buffered, throughput, streams): upstream %.1f MiB, floor %.1f MiB, service %.1f MiB.\n",
 				mib(p.PeakRSSKiB["upstream"]), mib(p.PeakRSSKiB["floor"]), mib(p.PeakRSSKiB["service"]))
@@ -376,18 +380,22 @@ func markdown(rep *Report) string {
 		}
 		rateErrs("", p.Rate)
 		tputErrs("", p.Throughput)
-		for _, t := range order {
-			if r := p.Streams[t]; r != nil && len(r.Errors) > 0 {
-				errs = append(errs, fmt.Sprintf("streams %s: %v", t, map[string]int(r.Errors)))
+		for _, sp := range p.Streams {
+			for _, t := range order {
+				if r := sp.Targets[t]; r != nil && len(r.Errors) > 0 {
+					errs = append(errs, fmt.Sprintf("streams %s %s: %v", sp.label(), t, map[string]int(r.Errors)))
+				}
 			}
 		}
 		for _, f := range embedFormats(p) {
 			rateErrs("embeddings "+f+" ", p.Embeddings[f].Rate)
 			tputErrs("embeddings "+f+" ", p.Embeddings[f].Throughput)
 		}
-		for _, t := range order {
-			if r := p.Idle[t]; r != nil && len(r.Errors) > 0 {
-				errs = append(errs, fmt.Sprintf("idle streams %s: %v", t, map[string]int(r.Errors)))
+		for _, ep := range idleEndpoints(p) {
+			for _, t := range order {
+				if r := p.Idle[ep][t]; r != nil && len(r.Errors) > 0 {
+					errs = append(errs, fmt.Sprintf("idle %s streams %s: %v", ep, t, map[string]int(r.Errors)))
+				}
 			}
 		}
 		if len(errs) > 0 {
@@ -398,7 +406,7 @@ func markdown(rep *Report) string {
 		}
 	}
 	b.WriteString("\n## Targets\n\n")
-	rows := [][]string{{"path", "target", "rule", "floor", "service", "service/floor", "result"}}
+	rows := [][]string{{"path", "target", "rule", "floor", "service", "service/floor", "spread over rounds", "result"}}
 	met := 0
 	for _, c := range rep.Targets {
 		unit := ""
@@ -417,7 +425,11 @@ func markdown(rep *Report) string {
 		if c.Floor > 0 && c.Ratio != 0 {
 			rt = strconv.FormatFloat(c.Ratio, 'f', 2, 64) + "×"
 		}
-		rows = append(rows, []string{c.Path, c.Name, c.Rule, num(c.Floor, unit), num(c.Service, unit), rt, r})
+		fc, sc := num(c.Floor, unit), num(c.Service, unit)
+		if unit == "allocs/frame" {
+			fc, sc = nonNegative(c.Floor), nonNegative(c.Service)
+		}
+		rows = append(rows, []string{c.Path, c.Name, c.Rule, fc, sc, rt, spread(c.RatioMin, c.RatioMax), r})
 	}
 	b.WriteString(mdTable(rows))
 	fmt.Fprintf(&b, "\n%d of %d targets met.\n", met, len(rep.Targets))
@@ -455,9 +467,22 @@ func roundsTable(p *PathResult) [][]string {
 	}
 	ratePoints("", p.Rate)
 	tputPoint("", p.Throughput)
-	if t := p.Streams; t != nil {
-		rows = append(rows, []string{"streams/s", join(t["direct"].Rounds, rate), join(t["floor"].Rounds, rate), join(t["service"].Rounds, rate)})
-		rows = append(rows, []string{"streams: TTFB p99 (ms)", join(t["direct"].Rounds, p99), join(t["floor"].Rounds, p99), join(t["service"].Rounds, p99)})
+	for _, sp := range p.Streams {
+		d, f, sv := sp.Targets["direct"].Rounds, sp.Targets["floor"].Rounds, sp.Targets["service"].Rounds
+		sj := func(rs []StreamRound, v func(StreamRound) float64, prec int) string {
+			parts := make([]string, len(rs))
+			for i, r := range rs {
+				parts[i] = strconv.FormatFloat(v(r), 'f', prec, 64)
+			}
+			return strings.Join(parts, " / ")
+		}
+		perSec := func(r StreamRound) float64 { return r.PerSec }
+		ttfb := func(r StreamRound) float64 { return r.TTFBP99 }
+		cpu := func(r StreamRound) float64 { return r.CPUMs }
+		pre := "streams " + sp.label() + ": "
+		rows = append(rows, []string{pre + "streams/s", sj(d, perSec, 0), sj(f, perSec, 0), sj(sv, perSec, 0)})
+		rows = append(rows, []string{pre + "TTFB p99 (ms)", sj(d, ttfb, 2), sj(f, ttfb, 2), sj(sv, ttfb, 2)})
+		rows = append(rows, []string{pre + "CPU ms / stream", sj(d, cpu, 3), sj(f, cpu, 3), sj(sv, cpu, 3)})
 	}
 	for _, f := range embedFormats(p) {
 		e := p.Embeddings[f]

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -118,19 +119,48 @@ var (
 	olBuffered = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"message":{"role":"assistant","content":%q},%s`, benchModel, olStamp, answerText, olFinal))
 	olChunk    = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"message":{"role":"assistant","content":" token"},"done":false}`+"\n", benchModel, olStamp))
 	olLast     = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"message":{"role":"assistant","content":""},%s`+"\n", benchModel, olStamp, olFinal))
-	olTags     = []byte(fmt.Sprintf(`{"models":[{"name":%q,"model":%q,"modified_at":"2025-05-10T08:06:48.639712648-07:00","size":4683075271,"digest":"0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163","details":{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"7.6B","quantization_level":"Q4_K_M"}},`+
+	// Legacy text completions (POST /v1/completions) as OpenAI streams
+	// them: no role frame, the text in choices[].text.
+	oaiTextBuffered = []byte(fmt.Sprintf(`{"id":"cmpl-bench0123456789abcdefghij","object":"text_completion","created":1764146000,"model":%q,"choices":[{"text":%q,"index":0,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":60,"total_tokens":72},"system_fingerprint":"fp_bench"}`, benchModel, answerText))
+	oaiTextPrefix   = `data: {"id":"cmpl-bench0123456789abcdefghij","object":"text_completion","created":1764146000,"choices":`
+	oaiTextChunk    = []byte(oaiTextPrefix + `[{"text":" token","index":0,"logprobs":null,"finish_reason":null}],"model":"` + benchModel + `","system_fingerprint":"fp_bench"}` + "\n\n")
+	oaiTextFinish   = []byte(oaiTextPrefix + `[{"text":"","index":0,"logprobs":null,"finish_reason":"stop"}],"model":"` + benchModel + `","system_fingerprint":"fp_bench"}` + "\n\n")
+	oaiTextUsage    = []byte(oaiTextPrefix + `[],"model":"` + benchModel + `","system_fingerprint":"fp_bench","usage":{"prompt_tokens":12,"completion_tokens":100,"total_tokens":112}}` + "\n\n")
+
+	// Ollama's /api/generate (what the service sends legacy completions to).
+	olGenBuffered = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"response":%q,%s`, benchModel, olStamp, answerText, olFinal))
+	olGenChunk    = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"response":" token","done":false}`+"\n", benchModel, olStamp))
+	olGenLast     = []byte(fmt.Sprintf(`{"model":%q,"created_at":%q,"response":"",%s`+"\n", benchModel, olStamp, olFinal))
+
+	olTags = []byte(fmt.Sprintf(`{"models":[{"name":%q,"model":%q,"modified_at":"2025-05-10T08:06:48.639712648-07:00","size":4683075271,"digest":"0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163","details":{"parent_model":"","format":"gguf","family":"qwen2","families":["qwen2"],"parameter_size":"7.6B","quantization_level":"Q4_K_M"}},`+
 		`{"name":%q,"model":%q,"modified_at":"2025-05-10T08:04:12.112233445-07:00","size":274302450,"digest":"0a109f422b47e3a30ba2b10eca18548e944e8a23073ee3f3e947efcf3c45e59f","details":{"parent_model":"","format":"gguf","family":"nomic-bert","families":["nomic-bert"],"parameter_size":"137M","quantization_level":"F16"}}]}`,
 		benchModel, benchModel, embedModelTag, embedModelTag))
 )
 
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// The answers the fakes stream: chat (/v1/chat/completions, /api/chat)
+// and legacy text completions (/v1/completions, /api/generate).
+const (
+	kindChat = iota
+	kindText
+)
+
 type fakeUpstream struct {
-	ollama      bool
-	dump        bool
-	dumped      sync.Once
-	dumpedEmbed sync.Once
-	embeds      *embedWire
+	ollama bool
+	dump   bool
+	embeds *embedWire
+	// dumped holds the shapes of the requests already dumped (-dump): a
+	// request's path and its body with the marker's numbers left out.
+	dumpMu sync.Mutex
+	dumped map[string]bool
+	// seen keeps the last POST body the service sent (X-Agent-ID) per
+	// path, while capture is on (POST /bench/capture switches it on and
+	// forgets what was kept; GET /bench/captured?path=… reads it): the
+	// harness checks that direct and floor get what the service sends.
+	capture atomic.Bool
+	seenMu  sync.Mutex
+	seen    map[string][]byte
 }
 
 func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -145,16 +175,76 @@ func (u *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "Ollama is running")
 	case !u.ollama && r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions",
 		u.ollama && r.Method == http.MethodPost && r.URL.Path == "/api/chat":
-		u.chat(w, r)
+		u.answer(w, r, kindChat)
+	case !u.ollama && r.Method == http.MethodPost && r.URL.Path == "/v1/completions",
+		u.ollama && r.Method == http.MethodPost && r.URL.Path == "/api/generate":
+		u.answer(w, r, kindText)
 	case !u.ollama && r.Method == http.MethodPost && r.URL.Path == "/v1/embeddings",
 		u.ollama && r.Method == http.MethodPost && r.URL.Path == "/api/embed":
 		u.embed(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == "/bench/capture":
+		u.seenMu.Lock()
+		u.seen = map[string][]byte{}
+		u.seenMu.Unlock()
+		u.capture.Store(true)
+	case r.Method == http.MethodGet && r.URL.Path == "/bench/captured":
+		u.seenMu.Lock()
+		b, ok := u.seen[r.URL.Query().Get("path")]
+		u.seenMu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-func (u *fakeUpstream) chat(w http.ResponseWriter, r *http.Request) {
+// note records what the service sent: -dump logs each shape of request
+// once; capture keeps the body.
+func (u *fakeUpstream) note(r *http.Request, body []byte) {
+	if r.Header.Get("X-Agent-ID") == "" { // not the service
+		return
+	}
+	if u.capture.Load() {
+		u.seenMu.Lock()
+		u.seen[r.URL.Path] = bytes.Clone(body)
+		u.seenMu.Unlock()
+	}
+	if u.dump {
+		key := r.URL.Path + " " + string(stripMarker(body))
+		u.dumpMu.Lock()
+		first := !u.dumped[key]
+		u.dumped[key] = true
+		u.dumpMu.Unlock()
+		if first {
+			fmt.Fprintf(os.Stderr, "first request of its shape (%s): %s %s\nheaders: %v\nbody: %s\n", map[bool]string{true: "ollama", false: "openai"}[u.ollama], r.Method, r.URL.Path, r.Header, body)
+		}
+	}
+}
+
+// stripMarker is body without the numbers of its marker.
+func stripMarker(body []byte) []byte {
+	i := bytes.Index(body, markerChunks)
+	if i < 0 {
+		return body
+	}
+	j := i + len(markerChunks)
+	skip := func() {
+		for j < len(body) && body[j] >= '0' && body[j] <= '9' {
+			j++
+		}
+	}
+	skip()
+	if bytes.HasPrefix(body[j:], markerInterval) {
+		j += len(markerInterval)
+		skip()
+	}
+	return append(append(bytes.Clone(body[:i]), "bench:…"...), body[j:]...)
+}
+
+func (u *fakeUpstream) answer(w http.ResponseWriter, r *http.Request, kind int) {
 	buf := bodyPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bodyPool.Put(buf)
@@ -162,23 +252,25 @@ func (u *fakeUpstream) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := buf.Bytes()
-	if u.dump && r.Header.Get("X-Agent-ID") != "" { // the first request the service sent
-		u.dumped.Do(func() {
-			fmt.Fprintf(os.Stderr, "first chat request (%s): %s %s\nheaders: %v\nbody: %s\n", map[bool]string{true: "ollama", false: "openai"}[u.ollama], r.Method, r.URL.Path, r.Header, body)
-		})
+	if u.dump || u.capture.Load() {
+		u.note(r, body)
 	}
 	p := parseWant(r, body, u.ollama)
 	h := w.Header()
 	if !p.stream {
-		if u.ollama {
-			h["Content-Type"] = ctOllamaJSON
-			h["Content-Length"] = []string{strconv.Itoa(len(olBuffered))}
-			w.Write(olBuffered)
-		} else {
-			h["Content-Type"] = ctJSON
-			h["Content-Length"] = []string{strconv.Itoa(len(oaiBuffered))}
-			w.Write(oaiBuffered)
+		var out []byte
+		switch {
+		case u.ollama && kind == kindChat:
+			h["Content-Type"], out = ctOllamaJSON, olBuffered
+		case u.ollama:
+			h["Content-Type"], out = ctOllamaJSON, olGenBuffered
+		case kind == kindChat:
+			h["Content-Type"], out = ctJSON, oaiBuffered
+		default:
+			h["Content-Type"], out = ctJSON, oaiTextBuffered
 		}
+		h["Content-Length"] = []string{strconv.Itoa(len(out))}
+		w.Write(out)
 		return
 	}
 	fl := w.(http.Flusher)
@@ -200,39 +292,47 @@ func (u *fakeUpstream) chat(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 	}
-	if u.ollama {
+	// chunk is each content frame; tail ends the stream.
+	var chunk []byte
+	var tail [][]byte
+	switch {
+	case u.ollama:
 		h["Content-Type"] = ctNDJSON
-		for i := 0; i < p.chunks; i++ {
-			if i > 0 && !wait() {
-				return
-			}
-			if _, err := w.Write(olChunk); err != nil {
-				return
-			}
-			fl.Flush()
+		chunk, tail = olChunk, [][]byte{olLast}
+		if kind == kindText {
+			chunk, tail = olGenChunk, [][]byte{olGenLast}
 		}
-		w.Write(olLast)
-		fl.Flush()
-		return
+	default:
+		h["Content-Type"] = ctSSE
+		h["Cache-Control"] = noCache
+		chunk, tail = oaiChunk, [][]byte{oaiFinish}
+		if kind == kindChat {
+			// A chat stream opens with the role.
+			w.Write(oaiRole)
+			fl.Flush()
+		} else {
+			chunk, tail = oaiTextChunk, [][]byte{oaiTextFinish}
+		}
+		if p.usage {
+			tail = append(tail, oaiUsage)
+			if kind == kindText {
+				tail[len(tail)-1] = oaiTextUsage
+			}
+		}
+		tail = append(tail, oaiDone)
 	}
-	h["Content-Type"] = ctSSE
-	h["Cache-Control"] = noCache
-	w.Write(oaiRole)
-	fl.Flush()
 	for i := 0; i < p.chunks; i++ {
 		if i > 0 && !wait() {
 			return
 		}
-		if _, err := w.Write(oaiChunk); err != nil {
+		if _, err := w.Write(chunk); err != nil {
 			return
 		}
 		fl.Flush()
 	}
-	w.Write(oaiFinish)
-	if p.usage {
-		w.Write(oaiUsage)
+	for _, b := range tail {
+		w.Write(b)
 	}
-	w.Write(oaiDone)
 	fl.Flush()
 }
 
@@ -263,7 +363,8 @@ func runUpstream(dump bool) int {
 	for _, s := range []struct {
 		ln net.Listener
 		h  http.Handler
-	}{{lo, &fakeUpstream{dump: dump, embeds: embeds}}, {ll, &fakeUpstream{ollama: true, dump: dump, embeds: embeds}}} {
+	}{{lo, &fakeUpstream{dump: dump, embeds: embeds, dumped: map[string]bool{}, seen: map[string][]byte{}}},
+		{ll, &fakeUpstream{ollama: true, dump: dump, embeds: embeds, dumped: map[string]bool{}, seen: map[string][]byte{}}}} {
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go srv.Serve(s.ln)
 	}
@@ -483,10 +584,8 @@ func (u *fakeUpstream) embed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := buf.Bytes()
-	if u.dump && r.Header.Get("X-Agent-ID") != "" {
-		u.dumpedEmbed.Do(func() {
-			fmt.Fprintf(os.Stderr, "first embeddings request (%s): %s %s\nheaders: %v\nbody: %s\n", map[bool]string{true: "ollama", false: "openai"}[u.ollama], r.Method, r.URL.Path, r.Header, body)
-		})
+	if u.dump || u.capture.Load() {
+		u.note(r, body)
 	}
 	n := countInputs(body)
 	if n < 1 || n > embedMaxInputs {
