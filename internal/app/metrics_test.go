@@ -33,12 +33,17 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	t.Cleanup(ol.Close)
 	ol.Pieces = []string{"a", "b", "c"}
 	ol.PromptEvalCount, ol.EvalCount = 10, 3
+	// Ollama is a pool of two alike hosts, so the per-host series exist.
+	ol2 := ollamatest.New("qwen2.5:32b")
+	t.Cleanup(ol2.Close)
+	ol2.Pieces = []string{"a", "b", "c"}
+	ol2.PromptEvalCount, ol2.EvalCount = 10, 3
 
 	cfg := app.Default()
 	cfg.Responses.DataDir = tempDir()
 	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", 0
 	cfg.Log.Level = "error"
-	cfg.Gateway.URL, cfg.Ollama.URL = gw.URL, ol.URL
+	cfg.Gateway.URL, cfg.Ollama.URL = gw.URL, ol.URL+","+ol2.URL
 	var srv *app.Server
 	fxApp := app.New(cfg, fx.Populate(&srv))
 	if err := fxApp.Start(context.Background()); err != nil {
