@@ -19,6 +19,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -62,9 +64,17 @@ type Retry struct {
 
 // Caller sends requests to one backend.
 type Caller struct {
-	opts   Options
-	client *http.Client
-	sleep  func(context.Context, time.Duration) error
+	opts      Options
+	transport http.RoundTripper
+	sleep     func(context.Context, time.Duration) error
+	endpoints sync.Map // path -> *endpoint
+}
+
+// endpoint is one path of the backend, resolved once: requests share its
+// URL (the transport only reads it).
+type endpoint struct {
+	url   *url.URL
+	where map[string]string // method -> "METHOD url" for errors and logs (credentials removed)
 }
 
 // NewTransport returns the transport used for backends: pooled keep-alive
@@ -91,7 +101,27 @@ func New(opts Options) *Caller {
 	if rt == nil {
 		rt = NewTransport(opts.Connect)
 	}
-	return &Caller{opts: opts, client: &http.Client{Transport: rt}, sleep: sleepCtx}
+	return &Caller{opts: opts, transport: rt, sleep: sleepCtx}
+}
+
+// endpointOf resolves path against the base URL, once per path.
+func (c *Caller) endpointOf(path string) *endpoint {
+	if e, ok := c.endpoints.Load(path); ok {
+		return e.(*endpoint)
+	}
+	u := c.opts.BaseURL.JoinPath(path)
+	if !strings.HasPrefix(u.Path, "/") { // a base URL without a path
+		u.Path = "/" + u.Path
+		if u.RawPath != "" {
+			u.RawPath = "/" + u.RawPath
+		}
+	}
+	e := &endpoint{url: u, where: map[string]string{}}
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		e.where[m] = m + " " + u.Redacted()
+	}
+	actual, _ := c.endpoints.LoadOrStore(path, e)
+	return actual.(*endpoint)
 }
 
 // Name is the backend's name.
@@ -108,17 +138,61 @@ func isTimeoutCause(err error) bool {
 }
 
 // Call is one request in flight. Close must be called.
+//
+// One timer enforces its three limits: the first byte (until Started is
+// first called), the gap between frames (after), and the total. Frames
+// only note their time; the timer, when it fires, checks what passed and
+// sets itself for the next deadline, so a frame costs no timer change.
 type Call struct {
 	Resp      *http.Response
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
-	firstByte *time.Timer
-	idle      *time.Timer
+	timer     *time.Timer
+	begun     time.Time
+	firstByte time.Duration
 	idleAfter time.Duration
-	total     *time.Timer
+	total     time.Duration
+	lastFrame atomic.Int64 // the latest frame, in ns after begun
+	answered  atomic.Bool  // a frame arrived: a break now is a cut answer, not an unreachable backend
 	name      string
 	where     string // method and URL, for the logs
-	answered  bool   // a frame arrived: a break now is a cut answer, not an unreachable backend
+}
+
+// expire runs on the timer: it ends the call whose limit passed, or sets
+// the timer for the next deadline.
+func (c *Call) expire() {
+	if c.ctx.Err() != nil {
+		return
+	}
+	el := time.Since(c.begun)
+	if c.total > 0 && el >= c.total {
+		c.cancel(domain.ErrTotalTimeout)
+		return
+	}
+	next := time.Duration(-1)
+	switch {
+	case !c.answered.Load() && c.firstByte > 0:
+		if el >= c.firstByte {
+			c.cancel(errFirstByteTimeout)
+			return
+		}
+		next = c.firstByte - el
+	case !c.answered.Load():
+		next = c.idleAfter // no first-byte limit: look again later
+	case c.idleAfter > 0:
+		gap := el - time.Duration(c.lastFrame.Load())
+		if gap >= c.idleAfter {
+			c.cancel(errIdleTimeout)
+			return
+		}
+		next = c.idleAfter - gap
+	}
+	if r := c.total - el; c.total > 0 && (next <= 0 || r < next) {
+		next = r
+	}
+	if next > 0 {
+		c.timer.Reset(next)
+	}
 }
 
 // Do sends a request and returns the response when its status is 2xx; any
@@ -187,23 +261,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // sent), or the backend answered 429 or 503.
 func (c *Caller) do(ctx context.Context, method, path string, body []byte) (call *Call, err error, again bool) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	u := c.opts.BaseURL.JoinPath(path)
-	call = &Call{ctx: ctx, cancel: cancel, name: c.opts.Name, idleAfter: c.opts.Idle, where: method + " " + u.Redacted()}
-	if t := c.opts.FirstByte; t > 0 {
-		call.firstByte = time.AfterFunc(t, func() { cancel(errFirstByteTimeout) })
+	ep := c.endpointOf(path)
+	where, ok := ep.where[method]
+	if !ok {
+		where = method + " " + ep.url.Redacted()
 	}
-	if t := c.opts.Total; t > 0 {
-		call.total = time.AfterFunc(t, func() { cancel(domain.ErrTotalTimeout) })
+	call = &Call{ctx: ctx, cancel: cancel, name: c.opts.Name, where: where, begun: time.Now(),
+		firstByte: c.opts.FirstByte, idleAfter: c.opts.Idle, total: c.opts.Total}
+	if first := firstPositive(c.opts.FirstByte, c.opts.Total, c.opts.Idle); first > 0 {
+		call.timer = time.AfterFunc(first, call.expire)
 	}
-	var rd io.Reader
+	req := &http.Request{Method: method, URL: ep.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, 8), Host: ep.url.Host}
 	if body != nil {
-		rd = bytes.NewReader(body)
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		call.Close()
-		return nil, &domain.UpstreamError{Backend: c.opts.Name, Kind: domain.FailureProtocol, Detail: call.where, Err: err}, false
-	}
+	req = req.WithContext(ctx)
 	h := req.Header
 	if body != nil {
 		h["Content-Type"] = jsonType
@@ -211,15 +286,18 @@ func (c *Caller) do(ctx context.Context, method, path string, body []byte) (call
 	h["Accept"] = acceptAll
 	h["User-Agent"] = userAgent
 	if c.opts.AgentID != "" {
-		h.Set("X-Agent-ID", c.opts.AgentID)
+		h["X-Agent-Id"] = []string{c.opts.AgentID}
 	}
 	if id := domain.RequestID(ctx); id != "" {
-		h.Set("X-Request-ID", id)
+		h["X-Request-Id"] = []string{id}
 	}
 	if c.opts.APIKey != "" {
-		h.Set("Authorization", "Bearer "+c.opts.APIKey)
+		h["Authorization"] = []string{"Bearer " + c.opts.APIKey}
 	}
-	resp, err := c.client.Do(req)
+	// The transport itself, not an http.Client: nothing to follow (a
+	// redirect is a misconfigured URL, see Classify) and no per-request
+	// copy of the headers.
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		e := call.Fail(err)
 		call.Close()
@@ -233,6 +311,17 @@ func (c *Caller) do(ctx context.Context, method, path string, body []byte) (call
 		return nil, e, resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
 	}
 	return call, nil, false
+}
+
+// firstPositive is the smallest positive duration of ds, or 0.
+func firstPositive(ds ...time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		if d > 0 && (m == 0 || d < m) {
+			m = d
+		}
+	}
+	return m
 }
 
 var (
@@ -261,29 +350,19 @@ func (f *flushingReader) Read(p []byte) (int, error) {
 	return f.r.Read(p)
 }
 
-// Started stops the first-byte timer, the answer has begun, and starts
-// the idle timer for the gaps between frames.
+// Started notes a frame of the answer: the first ends the wait for the
+// first byte; each restarts the gap the idle limit bounds.
 func (c *Call) Started() {
-	c.answered = true
-	if c.firstByte != nil {
-		c.firstByte.Stop()
-		c.firstByte = nil
-		if c.idleAfter > 0 {
-			c.idle = time.AfterFunc(c.idleAfter, func() { c.cancel(errIdleTimeout) })
-		}
-		return
-	}
-	if c.idle != nil {
-		c.idle.Reset(c.idleAfter)
+	c.lastFrame.Store(int64(time.Since(c.begun)))
+	if !c.answered.Load() {
+		c.answered.Store(true)
 	}
 }
 
 // Close releases the response and the request's context.
 func (c *Call) Close() {
-	for _, t := range []*time.Timer{c.firstByte, c.idle, c.total} {
-		if t != nil {
-			t.Stop()
-		}
+	if c.timer != nil {
+		c.timer.Stop()
 	}
 	if c.Resp != nil {
 		c.Resp.Body.Close()
@@ -311,7 +390,7 @@ func (c *Call) Fail(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureTimeout, Detail: detail, Err: err}
 	}
-	if c.answered {
+	if c.answered.Load() {
 		return &domain.UpstreamError{Backend: c.name, Kind: domain.FailureProtocol, Message: "the answer broke off", Detail: detail, Err: err}
 	}
 	var op *net.OpError
@@ -356,10 +435,13 @@ func statusError(name, where string, resp *http.Response) *domain.UpstreamError 
 // Classify maps an upstream's error status onto a failure kind: 401 and
 // 403 refuse this service's credentials; 404 is a missing model only when
 // the backend says so (OpenAI's model_not_found, "model … not found" or
-// "… does not exist"), else a wrong base URL; 429 is a rate limit; 408 and
-// 504 a timeout; other 5xx a server error; other 4xx a rejected request.
+// "… does not exist"), else a wrong base URL, as is a redirect (3xx: a
+// POST is not re-sent elsewhere); 429 is a rate limit; 408 and 504 a
+// timeout; other 5xx a server error; other 4xx a rejected request.
 func Classify(status int, e *domain.UpstreamError) domain.FailureKind {
 	switch {
+	case status >= 300 && status < 400:
+		return domain.FailureMisrouted
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return domain.FailureUnauthorized
 	case status == http.StatusNotFound && saysModelMissing(e):

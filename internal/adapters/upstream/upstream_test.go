@@ -144,6 +144,7 @@ func TestTimeouts(t *testing.T) {
 		{"first byte", hang, upstream.Timeouts{FirstByte: 50 * time.Millisecond}, false},
 		{"idle gap between frames", hold, upstream.Timeouts{FirstByte: time.Minute, Idle: 50 * time.Millisecond}, true},
 		{"total", hold, upstream.Timeouts{FirstByte: time.Minute, Idle: time.Minute, Total: 80 * time.Millisecond}, true},
+		{"idle gap without a first-byte limit", hold, upstream.Timeouts{Idle: 50 * time.Millisecond}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
@@ -169,6 +170,68 @@ func TestTimeouts(t *testing.T) {
 				t.Errorf("%v: unhealthy %v", err, ue.Unhealthy())
 			}
 		})
+	}
+}
+
+// TestFramesKeepAStreamAlive: a stream whose frames come more often than
+// the idle limit runs as long as it lasts, past the first-byte and idle
+// limits many times over (frames only note their time; the one timer
+// looks again when it fires).
+func TestFramesKeepAStreamAlive(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		for i := range 25 {
+			fmt.Fprintf(w, "{\"n\":%d}\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	c := caller(t, srv.URL, upstream.Options{Timeouts: upstream.Timeouts{FirstByte: 40 * time.Millisecond, Idle: 40 * time.Millisecond}})
+	call, err := c.Do(context.Background(), http.MethodPost, "x", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer call.Close()
+	buf := make([]byte, 1)
+	lines := 0
+	for {
+		_, err := call.Resp.Body.Read(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d lines: %v (%v)", lines, call.Fail(err), err)
+		}
+		if buf[0] == '\n' {
+			lines++
+			call.Started()
+		}
+	}
+	if lines != 25 {
+		t.Fatalf("%d lines, want 25", lines)
+	}
+}
+
+// TestARedirectIsAMisconfiguredURL: a POST is not re-sent to wherever a
+// 3xx points (it would arrive as a GET); the backend's URL is wrong.
+func TestARedirectIsAMisconfiguredURL(t *testing.T) {
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			posts.Add(1)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	err := do(caller(t, srv.URL, upstream.Options{}))
+	var ue *domain.UpstreamError
+	if !errors.As(err, &ue) || ue.Kind != domain.FailureMisrouted || !ue.Unhealthy() {
+		t.Fatalf("got %#v, want a misrouted backend", err)
+	}
+	if posts.Load() != 0 {
+		t.Fatal("the redirect was followed")
 	}
 }
 
