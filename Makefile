@@ -40,6 +40,7 @@ generate:
 # 150000x, which CI uses: see .ci/run); new findings land in testdata/fuzz.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
+	$(GO) test -run '^$$' -fuzz '^FuzzChatFastPath$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./internal/adapters/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzRewriteBody$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/

@@ -115,18 +115,27 @@ const MaxChoices = wire.MaxChoices
 // offending field. The returned request carries body as its Passthrough
 // (a wire.ChatBody), for backends that forward it.
 func DecodeChatRequest(body []byte) (domain.ChatRequest, error) {
+	return decodeChatRequest(body, true)
+}
+
+// decodeChatRequest is DecodeChatRequest, with the fast path or without.
+func decodeChatRequest(body []byte, fast bool) (domain.ChatRequest, error) {
 	var req domain.ChatRequest
 	if err := checkBody(body, "`model` and `messages`"); err != nil {
 		return req, err
 	}
 	var w requestWire
-	if err := json.Unmarshal(body, &w); err != nil {
-		return req, jsonError("", err)
+	var msgs []messageWire
+	if !fast || !fastChat(body, &w, &msgs) {
+		w, msgs = requestWire{}, nil
+		if err := json.Unmarshal(body, &w); err != nil {
+			return req, jsonError("", err)
+		}
+		if err := checkKeys(body, chatShape); err != nil {
+			return req, err
+		}
 	}
-	if err := checkKeys(body, chatShape); err != nil {
-		return req, err
-	}
-	d := decoder{w: &w, req: &req}
+	d := decoder{w: &w, req: &req, msgs: msgs}
 	for _, step := range []func() error{
 		d.model, d.messages, d.stream, d.sampling, d.choices, d.tools, d.legacyFunctions,
 		d.toolChoice, d.responseFormat, d.unsupported,
@@ -140,8 +149,9 @@ func DecodeChatRequest(body []byte) (domain.ChatRequest, error) {
 }
 
 type decoder struct {
-	w   *requestWire
-	req *domain.ChatRequest
+	w    *requestWire
+	req  *domain.ChatRequest
+	msgs []messageWire // the messages read by the fast path; nil: decode each
 }
 
 func (d decoder) model() error {
@@ -155,9 +165,11 @@ func decodeModel(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", domain.Invalid("model", "Missing required parameter: 'model'.")
 	}
-	var model string
-	if err := json.Unmarshal(raw, &model); err != nil {
-		return "", domain.Invalid("model", "Invalid type for 'model': expected a string, but got %s instead.", jsonKind(raw))
+	model, ok := plainString(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &model); err != nil {
+			return "", domain.Invalid("model", "Invalid type for 'model': expected a string, but got %s instead.", jsonKind(raw))
+		}
 	}
 	if strings.TrimSpace(model) == "" {
 		return "", domain.Invalid("model", "Invalid 'model': empty string. Expected the name of a model.")
@@ -174,7 +186,13 @@ func (d decoder) messages() error {
 	}
 	d.req.Messages = make([]domain.Message, len(d.w.Messages))
 	for i, raw := range d.w.Messages {
-		m, err := decodeMessage(i, raw)
+		var m domain.Message
+		var err error
+		if d.msgs != nil {
+			m, err = decodeMessageWire(i, &d.msgs[i])
+		} else {
+			m, err = decodeMessage(i, raw)
+		}
 		if err != nil {
 			return err
 		}
@@ -509,6 +527,13 @@ func decodeMessage(i int, raw json.RawMessage) (domain.Message, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return m, jsonError(param, err)
 	}
+	return decodeMessageWire(i, &w)
+}
+
+// decodeMessageWire validates message i as read from the wire.
+func decodeMessageWire(i int, w *messageWire) (domain.Message, error) {
+	param := "messages[" + strconv.Itoa(i) + "]"
+	var m domain.Message
 	if w.Role == nil {
 		return m, domain.Invalid(param+".role", "Missing required parameter: '%s.role'.", param)
 	}
@@ -546,6 +571,21 @@ func decodeMessage(i int, raw json.RawMessage) (domain.Message, error) {
 		m.ToolCalls = calls
 	}
 	return m, nil
+}
+
+// plainString reads a JSON string of printable ASCII without escapes
+// (what most are) without encoding/json; anything else: false.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 // LegacyCallID stands for the call of the deprecated function_call API,
@@ -593,6 +633,10 @@ func decodeContent(param string, raw json.RawMessage, role string, m *domain.Mes
 	}
 	switch raw[0] {
 	case '"':
+		if s, ok := plainString(raw); ok {
+			m.Content = s
+			return nil
+		}
 		if err := json.Unmarshal(raw, &m.Content); err != nil {
 			return jsonError(param, err)
 		}
