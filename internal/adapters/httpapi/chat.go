@@ -38,7 +38,7 @@ type TokenCounter interface {
 // Chatter is the chat use case the handler drives.
 type Chatter interface {
 	Chat(ctx context.Context, req domain.ChatRequest) (domain.Completion, domain.Route, error)
-	StreamChat(ctx context.Context, req domain.ChatRequest, out dispatch.Out[domain.Chunk]) (domain.Route, error)
+	StreamChat(ctx context.Context, req *domain.ChatRequest, out dispatch.Out[domain.Chunk]) (domain.Route, error)
 }
 
 type chatHandler struct {
@@ -80,36 +80,55 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	return body, nil
 }
 
+// serve answers a chat request. It stays shallow: a stream's handler
+// goroutine waits the whole answer long below it, and what its frames
+// hold sets the stack every open stream keeps (the request goes by
+// pointer; decoding and the buffered answer run in frames of their own).
 func (h *chatHandler) serve(c *gin.Context) {
 	start := time.Now()
+	req := h.decode(c)
+	if req == nil {
+		return
+	}
+	if req.Stream {
+		h.stream(c, req, start)
+		return
+	}
+	h.whole(c, req)
+}
+
+// decode reads and validates the request, or answers the client's mistake
+// and returns nil.
+func (h *chatHandler) decode(c *gin.Context) *domain.ChatRequest {
 	body, err := readBody(c, h.maxBodyBytes)
 	if err != nil {
 		writeError(c, toAPIError(err))
-		return
+		return nil
 	}
 	req, err := openai.DecodeChatRequest(body)
 	if err != nil {
 		writeError(c, toAPIError(err))
-		return
+		return nil
 	}
 	sessionOf(c, h.session, &req.Session)
 	if ce := baseLogger(c).Check(zap.DebugLevel, "chat request"); ce != nil {
 		ce.Write(zap.String("request_id", c.GetString(requestIDKey)), zap.String("model", req.Model),
 			zap.Bool("stream", req.Stream), zap.ByteString("body", redactImages(body)))
 	}
+	return &req
+}
+
+// whole answers a buffered chat request.
+func (h *chatHandler) whole(c *gin.Context, req *domain.ChatRequest) {
 	id, created := openai.NewCompletionID(), h.now().Unix()
-	if req.Stream {
-		h.stream(c, req, id, created, start)
-		return
-	}
-	out, route, err := h.chat.Chat(c.Request.Context(), req)
+	out, route, err := h.chat.Chat(c.Request.Context(), *req)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	setRoute(c, route)
 	if out.Usage == nil && h.usage != nil {
-		u := h.usage.Estimate(req.Model, req, answerText(out))
+		u := h.usage.Estimate(req.Model, *req, answerText(out))
 		out.Usage = &u
 		c.Header(HeaderUsageEstimated, "true")
 	}
@@ -168,8 +187,8 @@ func fail(c *gin.Context, err error) {
 var ErrShuttingDown = errors.New("the server is shutting down")
 
 // stream relays chunks as server-sent events.
-func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, created int64, start time.Time) {
-	frames := &chatFrames{enc: openai.NewChunkEncoder(id, created, req.Model, req.LegacyFunctions), req: req}
+func (h *chatHandler) stream(c *gin.Context, req *domain.ChatRequest, start time.Time) {
+	frames := &chatFrames{enc: openai.NewChunkEncoder(openai.NewCompletionID(), h.now().Unix(), req.Model, req.LegacyFunctions), req: req}
 	if req.IncludeUsage && h.usage != nil {
 		frames.est, frames.text = h.usage, new(strings.Builder)
 	}
@@ -183,7 +202,7 @@ func (h *chatHandler) stream(c *gin.Context, req domain.ChatRequest, id string, 
 // none), and [DONE].
 type chatFrames struct {
 	enc       *openai.ChunkEncoder
-	req       domain.ChatRequest
+	req       *domain.ChatRequest
 	sent      bool // a chunk went out
 	usage     *domain.Usage
 	estimated bool
@@ -219,7 +238,7 @@ func (f *chatFrames) Close() []byte {
 		b = append(b, f.enc.Chunk(domain.Chunk{FinishReason: domain.FinishStop})...)
 	}
 	if f.usage == nil && f.est != nil {
-		u := f.est.Estimate(f.req.Model, f.req, f.text.String())
+		u := f.est.Estimate(f.req.Model, *f.req, f.text.String())
 		f.usage, f.estimated = &u, true
 	}
 	if f.req.IncludeUsage && f.usage != nil {

@@ -374,7 +374,7 @@ func (panicChatter) Chat(context.Context, domain.ChatRequest) (domain.Completion
 	panic("completer exploded")
 }
 
-func (panicChatter) StreamChat(_ context.Context, req domain.ChatRequest, out dispatch.Out[domain.Chunk]) (domain.Route, error) {
+func (panicChatter) StreamChat(_ context.Context, req *domain.ChatRequest, out dispatch.Out[domain.Chunk]) (domain.Route, error) {
 	if req.Model == "after-first-chunk" {
 		out.Begin(domain.Route{Backend: "double", Model: req.Model})
 		if err := out.Send(domain.Chunk{Content: "partial"}); err != nil {

@@ -51,7 +51,7 @@ func benchFrames[T any](b *testing.B, enc encoder[T], frame T) {
 
 func BenchmarkChatFrameOut(b *testing.B) {
 	req := domain.ChatRequest{Model: "gpt-4", Stream: true}
-	enc := &chatFrames{enc: openai.NewChunkEncoder("chatcmpl-0123456789ABCDEFGHIJKLMNOP", 1764146000, "gpt-4", false), req: req}
+	enc := &chatFrames{enc: openai.NewChunkEncoder("chatcmpl-0123456789ABCDEFGHIJKLMNOP", 1764146000, "gpt-4", false), req: &req}
 	benchFrames[domain.Chunk](b, enc, domain.Chunk{Content: " the sea"})
 }
 

@@ -186,7 +186,7 @@ func (f failingChatter) Chat(context.Context, domain.ChatRequest) (domain.Comple
 	return domain.Completion{}, domain.Route{}, errors.New("unused")
 }
 
-func (f failingChatter) StreamChat(ctx context.Context, _ domain.ChatRequest, _ dispatch.Out[domain.Chunk]) (domain.Route, error) {
+func (f failingChatter) StreamChat(ctx context.Context, _ *domain.ChatRequest, _ dispatch.Out[domain.Chunk]) (domain.Route, error) {
 	time.Sleep(f.after())
 	return domain.Route{}, &domain.BackendsFailedError{Model: "gpt-4",
 		Attempts: []*domain.UpstreamError{{Backend: "gateway", Kind: domain.FailureServer}}}

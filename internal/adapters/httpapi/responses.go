@@ -77,7 +77,7 @@ func (h *responsesHandler) create(c *gin.Context) {
 	frames := &responseFrames{h: h, req: req, b: b, c: c}
 	if req.Stream {
 		w := newSSEWriter[domain.Chunk](c, frames, h.streams, req.Chat.Model, start, false)
-		route, err := h.chat.StreamChat(ctx, req.Chat, w)
+		route, err := h.chat.StreamChat(ctx, &req.Chat, w)
 		w.finish(route, err, func(err error) { fail(c, err) })
 		if err == nil && frames.closed {
 			h.save(c, req, b, created)

@@ -38,14 +38,21 @@ func (b *begun[T]) Flush() error {
 }
 
 // StreamChat answers a chat request chunk by chunk into out.
-func (s *Service) StreamChat(ctx context.Context, req domain.ChatRequest, out Out[domain.Chunk]) (domain.Route, error) {
-	return RunKeyed(ctx, s, req.Model, chatKey(&req), func(ctx context.Context, b ports.ChatBackend, route domain.Route) (bool, error) {
-		r := req
-		r.Model = route.Model
-		sink := &begun[domain.Chunk]{out: out, route: route}
-		err := b.Chat(ctx, r, sink)
-		return sink.started, err
+// req goes by pointer and is not changed (each attempt works on its own
+// copy): a stream's goroutine waits below this call for the whole answer.
+func (s *Service) StreamChat(ctx context.Context, req *domain.ChatRequest, out Out[domain.Chunk]) (domain.Route, error) {
+	return RunKeyed(ctx, s, req.Model, chatKey(req), func(ctx context.Context, b ports.ChatBackend, route domain.Route) (bool, error) {
+		return attemptChat(ctx, b, req, route, out)
 	})
+}
+
+// attemptChat is one attempt of StreamChat.
+func attemptChat(ctx context.Context, b ports.ChatBackend, req *domain.ChatRequest, route domain.Route, out Out[domain.Chunk]) (bool, error) {
+	r := *req
+	r.Model = route.Model
+	sink := &begun[domain.Chunk]{out: out, route: route}
+	err := b.Chat(ctx, r, sink)
+	return sink.started, err
 }
 
 // Chat answers a chat request whole. The backend streams it all the same

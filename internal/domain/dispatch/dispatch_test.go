@@ -251,7 +251,7 @@ func TestStreamFallsBackOnlyBeforeTheFirstChunk(t *testing.T) {
 		f.gw.EXPECT().Chat(gomock.Any(), gomock.Any(), gomock.Any()).Return(broken)
 		f.ol.EXPECT().Chat(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(answers(nil, text("a")...))
 		o := &out{}
-		route, err := f.svc.StreamChat(context.Background(), req("gpt-4"), o)
+		route, err := f.svc.StreamChat(context.Background(), new(req("gpt-4")), o)
 		if err != nil || route.Backend != "ollama" || len(o.chunks) != 2 || len(o.begun) != 1 || o.begun[0].Backend != "ollama" {
 			t.Fatalf("route %+v err %v begun %v chunks %v", route, err, o.begun, o.chunks)
 		}
@@ -261,7 +261,7 @@ func TestStreamFallsBackOnlyBeforeTheFirstChunk(t *testing.T) {
 		f.gw.EXPECT().Chat(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(answers(broken, domain.Chunk{Content: "partial"}))
 		// f.ol has no expectation: falling back after a chunk went out fails the test.
 		o := &out{}
-		_, err := f.svc.StreamChat(context.Background(), req("gpt-4"), o)
+		_, err := f.svc.StreamChat(context.Background(), new(req("gpt-4")), o)
 		if !errors.Is(err, broken) || len(o.chunks) != 1 {
 			t.Fatalf("err %v after %d chunks", err, len(o.chunks))
 		}
@@ -270,7 +270,7 @@ func TestStreamFallsBackOnlyBeforeTheFirstChunk(t *testing.T) {
 		f := newFixture(t, lists{})
 		gone := errors.New("client write failed")
 		f.gw.EXPECT().Chat(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(answers(nil, text("a")...))
-		_, err := f.svc.StreamChat(context.Background(), req("gpt-4"), &out{err: gone})
+		_, err := f.svc.StreamChat(context.Background(), new(req("gpt-4")), &out{err: gone})
 		if !errors.Is(err, gone) {
 			t.Fatalf("got %v", err)
 		}

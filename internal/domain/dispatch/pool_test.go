@@ -126,7 +126,7 @@ func TestAStreamThatStartedDoesNotMoveToAnotherHost(t *testing.T) {
 				return half(ctx, r, o)
 			}).MaxTimes(1)
 	}
-	_, err := f.svc.StreamChat(context.Background(), req("gpt-4"), &out{})
+	_, err := f.svc.StreamChat(context.Background(), new(req("gpt-4")), &out{})
 	if err == nil || calls != 1 {
 		t.Fatalf("err %v after %d host calls: a started stream must end with its host's failure", err, calls)
 	}
