@@ -223,6 +223,7 @@ func (r *sseReader) protocol(format string, args ...any) error {
 // goes through encoding/json.
 func (r *sseReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
 	data := newSSEData(body)
+	defer data.lines.Release()
 	var scan jsonscan.Scanner
 	var w chunkWire
 	for {
@@ -334,7 +335,7 @@ type sseData struct {
 }
 
 func newSSEData(body io.Reader) *sseData {
-	return &sseData{lines: upstream.NewLines(body, 4<<10, maxFrame)}
+	return &sseData{lines: upstream.NewLines(body, upstream.LineBuffer, maxFrame)}
 }
 
 // next returns the next data payload, valid until the next call. It returns

@@ -132,6 +132,7 @@ func (r *responsesReader) protocol(format string, args ...any) error {
 // reflection-free fast path; any other event goes through encoding/json.
 func (r *responsesReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
 	data := newSSEData(body)
+	defer data.lines.Release()
 	var scan jsonscan.Scanner
 	var w responsesEventWire
 	for {

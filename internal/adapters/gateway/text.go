@@ -143,6 +143,7 @@ func unhex(c byte) (byte, bool) {
 // encoding/json.
 func (r *sseReader) relayText(body io.Reader, out ports.Sink[domain.TextChunk], choices int) error {
 	data := newSSEData(body)
+	defer data.lines.Release()
 	var scan jsonscan.Scanner
 	var w textChunkWire
 	for {

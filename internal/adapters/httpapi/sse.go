@@ -65,6 +65,13 @@ type sseWriter[T any] struct {
 
 var pingFrame = []byte(": ping\n\n")
 
+var (
+	eventStream = []string{"text/event-stream"}
+	noCache     = []string{"no-cache"}
+	keepAlive   = []string{"keep-alive"}
+	no          = []string{"no"}
+)
+
 func newSSEWriter[T any](c *gin.Context, enc encoder[T], h *streamDeps, model string, start time.Time, estimates bool) *sseWriter[T] {
 	w := &sseWriter[T]{c: c, enc: enc, metrics: h.metrics, model: model, start: start, every: h.pingInterval, estimates: estimates}
 	if w.every > 0 {
@@ -90,10 +97,11 @@ func (w *sseWriter[T]) writeHeaders(route *domain.Route) {
 		setRoute(w.c, *route)
 	}
 	hdr := w.c.Writer.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("Connection", "keep-alive")
-	hdr.Set("X-Accel-Buffering", "no")
+	// Shared values, never changed: no allocation per stream.
+	hdr["Content-Type"] = eventStream
+	hdr["Cache-Control"] = noCache
+	hdr["Connection"] = keepAlive
+	hdr["X-Accel-Buffering"] = no
 	var trailers []string
 	if route == nil {
 		// A keep-alive ping went out before any backend answered: who

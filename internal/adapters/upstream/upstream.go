@@ -535,14 +535,39 @@ var ErrLineTooLong = errors.New("stream line too long")
 // refusing lines longer than max so an upstream cannot make it buffer
 // without bound.
 type Lines struct {
-	r    *bufio.Reader
-	max  int
-	long []byte
+	r      *bufio.Reader
+	max    int
+	long   []byte
+	pooled bool
 }
 
-// NewLines reads r with a buffer of size bytes.
+// lineReaders keeps the 4 KiB readers of finished streams for the next:
+// a stream's largest allocation otherwise, and so most of what makes the
+// collector run on streams.
+var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, LineBuffer) }}
+
+// LineBuffer is the read buffer of Lines.
+const LineBuffer = 4 << 10
+
+// NewLines reads r with a buffer of size bytes (LineBuffer: one from a
+// pool, which Release gives back), refusing lines longer than max.
 func NewLines(r io.Reader, size, max int) *Lines {
-	return &Lines{r: bufio.NewReaderSize(r, size), max: max}
+	if size != LineBuffer {
+		return &Lines{r: bufio.NewReaderSize(r, size), max: max}
+	}
+	br := lineReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &Lines{r: br, max: max, pooled: true}
+}
+
+// Release gives a pooled buffer back; the lines returned are invalid after
+// it, and l must not be used again.
+func (l *Lines) Release() {
+	if l.pooled && l.r != nil {
+		l.r.Reset(nil)
+		lineReaders.Put(l.r)
+	}
+	l.r = nil
 }
 
 // Next returns the next line without its end of line; it is valid until

@@ -180,14 +180,15 @@ func TestTimeouts(t *testing.T) {
 func TestFramesKeepAStreamAlive(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
-		for i := range 25 {
+		for i := range 30 {
 			fmt.Fprintf(w, "{\"n\":%d}\n", i)
 			w.(http.Flusher).Flush()
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(25 * time.Millisecond)
 		}
 	}))
 	defer srv.Close()
-	c := caller(t, srv.URL, upstream.Options{Timeouts: upstream.Timeouts{FirstByte: 40 * time.Millisecond, Idle: 40 * time.Millisecond}})
+	// The stream lasts 3 times each limit; a gap would have to pass 300 ms.
+	c := caller(t, srv.URL, upstream.Options{Timeouts: upstream.Timeouts{FirstByte: 250 * time.Millisecond, Idle: 300 * time.Millisecond}})
 	call, err := c.Do(context.Background(), http.MethodPost, "x", []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -208,8 +209,8 @@ func TestFramesKeepAStreamAlive(t *testing.T) {
 			call.Started()
 		}
 	}
-	if lines != 25 {
-		t.Fatalf("%d lines, want 25", lines)
+	if lines != 30 {
+		t.Fatalf("%d lines, want 30", lines)
 	}
 }
 
