@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzChatFastPath$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./internal/adapters/wire/
+	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/adapters/jsonscan/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzRewriteBody$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/

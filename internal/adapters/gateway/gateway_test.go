@@ -202,6 +202,7 @@ func FuzzRewriteBody(f *testing.F) {
 	f.Add([]byte(`{"input":["a",[1,2]],"encoding_format":"base64","dimensions":8,"inp\u0075t":1}`))
 	f.Add([]byte(`{"input":"hi","previous_response_id":"resp_1","store":true,"stream":false,"previous_response_id":null}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"tools":[{"function":{"parameters":{"properties":{"名前":{},"a\u00e9":{}}}}}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var in map[string]json.RawMessage
 		if json.Unmarshal(raw, &in) != nil || in == nil {

@@ -362,7 +362,7 @@ func (s *Scanner) Skip() bool {
 		raw, plain, ok := s.rawString()
 		return ok && (plain || validEscapes(raw))
 	case '{':
-		return s.Object(func([]byte) bool { return s.Skip() })
+		return s.skipObject()
 	case '[':
 		return s.Array(s.Skip)
 	case 't', 'f':
@@ -372,6 +372,36 @@ func (s *Scanner) Skip() bool {
 		return s.Null()
 	}
 	return s.number()
+}
+
+// skipObject consumes an object with any keys, escaped or not (Object
+// takes plain keys only, as the fast paths want; a value skipped must be
+// accepted whatever its keys hold).
+func (s *Scanner) skipObject() bool {
+	s.i++ // the '{' peeked
+	if s.peek() == '}' {
+		s.i++
+		return true
+	}
+	for {
+		raw, plain, ok := s.rawString()
+		if !ok || !(plain || validEscapes(raw)) || s.peek() != ':' {
+			return false
+		}
+		s.i++
+		if !s.Skip() {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // number consumes a number in JSON's exact grammar:

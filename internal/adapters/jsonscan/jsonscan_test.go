@@ -15,6 +15,7 @@ func TestSkipAgreesWithEncodingJSON(t *testing.T) {
 		`"a"`, `"\u00e9"`, `"\ud83d\ude00"`, `"\x"`, `"\u12"`, "\"a\tb\"", `"\/"`,
 		`true`, `false`, `null`, `nul`, `tru`,
 		`[]`, `[1,2]`, `[1,]`, `{}`, `{"a":1}`, `{"a":1,}`, `{"a"}`, `{"a":[{"b":null}]}`,
+		`{"\u00e9":1}`, `{"a":{"é":{"\n":[]}}}`, `{"a":{"\x":1}}`, `{"a":{"b\"":1,"c":2}}`, "{\"a\":{\"\xff\":1}}",
 	} {
 		var s jsonscan.Scanner
 		s.Reset([]byte(v))
@@ -41,4 +42,20 @@ func TestStringUnescapesLikeEncodingJSON(t *testing.T) {
 			t.Errorf("String(%s) = %q, %v; encoding/json: %q", v, got, ok, want)
 		}
 	}
+}
+
+// FuzzSkip holds Skip to encoding/json on any text: a value it skips must
+// be one encoding/json accepts, and the other way round (the request
+// splices refuse a body Skip refuses).
+func FuzzSkip(f *testing.F) {
+	for _, v := range []string{`{"a":{"\u00e9":[1,{"b":"\"x"}]}}`, `[1,-0.5e3,true,null,"\ud83d"]`, `{"é":{}}`} {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s jsonscan.Scanner
+		s.Reset(b)
+		if got, want := s.Skip() && s.Done(), json.Valid(b); got != want {
+			t.Fatalf("Skip(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
 }
