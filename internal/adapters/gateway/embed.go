@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/ports"
@@ -42,7 +43,8 @@ func (c *Client) Embed(ctx context.Context, req domain.EmbedRequest) (domain.Emb
 		return domain.Embeddings{}, err
 	}
 	defer call.Close()
-	answer, err := io.ReadAll(io.LimitReader(call.Resp.Body, maxAnswer+1))
+	answer, err := answerBufs.ReadAll(call.Resp.Body, call.Resp.ContentLength, maxAnswer)
+	defer answerBufs.Put(answer) // what is returned holds nothing of it
 	if err != nil {
 		return domain.Embeddings{}, brokeOff(call.Fail(err))
 	}
@@ -50,8 +52,11 @@ func (c *Client) Embed(ctx context.Context, req domain.EmbedRequest) (domain.Emb
 		return domain.Embeddings{}, call.Protocol("embeddings answer larger than %d MiB", maxAnswer>>20)
 	}
 	var w embeddingsWire
-	if err := json.Unmarshal(answer, &w); err != nil {
-		return domain.Embeddings{}, call.Protocol("unreadable embeddings: %v", err)
+	if !w.fastDecode(answer, len(req.Inputs)) {
+		w = embeddingsWire{}
+		if err := json.Unmarshal(answer, &w); err != nil {
+			return domain.Embeddings{}, call.Protocol("unreadable embeddings: %v", err)
+		}
 	}
 	if len(w.Error) > 0 {
 		return domain.Embeddings{}, inBandError(c.call.Name(), call.Where(), w.Error)
@@ -114,14 +119,202 @@ func appendInputs(b []byte, inputs []domain.Input) []byte {
 	return append(b, ']')
 }
 
+// answerBufs holds the buffers embeddings answers are read into, hundreds
+// of KiB each: an answer is done with once decoded, its vectors copied out.
+var answerBufs = wire.Buffers{Max: 8 << 20}
+
 // embeddingsWire is an embeddings answer ({"object":"list","data":[…]}).
 type embeddingsWire struct {
-	Data []struct {
-		Index     *int       `json:"index"`
-		Embedding vectorWire `json:"embedding"`
-	} `json:"data"`
-	Usage *usageWire    `json:"usage"`
-	Error rawUnlessNull `json:"error"`
+	Data  []embeddingWire `json:"data"`
+	Usage *usageWire      `json:"usage"`
+	Error rawUnlessNull   `json:"error"`
+}
+
+type embeddingWire struct {
+	Index     *int       `json:"index"`
+	Embedding vectorWire `json:"embedding"`
+}
+
+// fastDecode reads the usual answer without reflection: data a list of
+// objects whose index is a non-negative integer or null and whose
+// embedding is an array of numbers, a base64 string without escapes or
+// null; usage null or an object of non-negative integer counts; error
+// null; other members skipped. Vectors share one allocation. It reports
+// false for anything else (an error, a member repeated or spelled in
+// another case, a value encoding/json would refuse or read differently),
+// and w is then to be read by encoding/json.
+func (w *embeddingsWire) fastDecode(answer []byte, inputs int) bool {
+	var s jsonscan.Scanner
+	s.Reset(answer)
+	var d embeddingDecoder
+	var seen [3]bool
+	once := func(i int) bool {
+		if seen[i] {
+			return false
+		}
+		seen[i] = true
+		return true
+	}
+	ok := s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "data":
+			if !once(0) || s.Peek() != '[' {
+				return false
+			}
+			w.Data = make([]embeddingWire, 0, inputs)
+			d.index = make([]int, 0, inputs)
+			return s.Array(func() bool {
+				w.Data = append(w.Data, embeddingWire{})
+				return d.entry(&s, &w.Data[len(w.Data)-1], inputs-len(w.Data))
+			})
+		case "usage":
+			if !once(1) {
+				return false
+			}
+			if s.Null() {
+				return true
+			}
+			w.Usage = new(usageWire)
+			return fastUsage(&s, w.Usage)
+		case "error":
+			return once(2) && s.Null()
+		default:
+			if jsonscan.FoldsTo(key, "data", "usage", "error") {
+				return false
+			}
+			return s.Skip()
+		}
+	})
+	return ok && s.Done()
+}
+
+// embeddingDecoder holds what the entries of one answer share.
+type embeddingDecoder struct {
+	index []int     // the entries' indexes
+	slab  []float32 // the vectors' values
+	raw   []byte    // scratch for base64
+	sized bool      // the slab was made for the vectors after the first
+}
+
+// entry reads one element of data; more is how many are expected after it.
+func (d *embeddingDecoder) entry(s *jsonscan.Scanner, e *embeddingWire, more int) bool {
+	var seen [2]bool
+	return s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "index":
+			if seen[0] {
+				return false
+			}
+			seen[0] = true
+			if s.Null() {
+				return true
+			}
+			i, ok := s.Int()
+			if !ok {
+				return false
+			}
+			d.index = append(d.index, i)
+			e.Index = &d.index[len(d.index)-1]
+			return true
+		case "embedding":
+			if seen[1] {
+				return false
+			}
+			seen[1] = true
+			return d.vector(s, &e.Embedding, more)
+		default:
+			if jsonscan.FoldsTo(key, "index", "embedding") {
+				return false
+			}
+			return s.Skip()
+		}
+	})
+}
+
+// vector reads an embedding into the slab; after the first, the slab is
+// made large enough for more of the same size.
+func (d *embeddingDecoder) vector(s *jsonscan.Scanner, v *vectorWire, more int) bool {
+	if d.slab == nil {
+		d.slab = make([]float32, 0, 1024)
+	}
+	start := len(d.slab)
+	switch s.Peek() {
+	case 'n':
+		return s.Null()
+	case '[':
+		var ok bool
+		if d.slab, ok = s.Float32s(d.slab); !ok {
+			return false
+		}
+	case '"':
+		raw, plain, ok := s.RawString()
+		if !ok || !plain {
+			return false
+		}
+		n := base64.RawStdEncoding.DecodedLen(len(raw)) // the larger
+		if cap(d.raw) < n {
+			d.raw = make([]byte, n)
+		}
+		dec := d.raw[:n]
+		n, err := base64.StdEncoding.Decode(dec, raw)
+		if err != nil {
+			if n, err = base64.RawStdEncoding.Decode(dec, raw); err != nil {
+				return false
+			}
+		}
+		if n%4 != 0 {
+			return false
+		}
+		d.slab = slices.Grow(d.slab, n/4)
+		for i := 0; i < n; i += 4 {
+			bits := binary.LittleEndian.Uint32(dec[i:])
+			if bits&0x7f800000 == 0x7f800000 {
+				return false // NaN or infinity: encoding/json's path refuses it
+			}
+			d.slab = append(d.slab, math.Float32frombits(bits))
+		}
+	default:
+		return false
+	}
+	v.v, v.set = d.slab[start:len(d.slab):len(d.slab)], true
+	if len(v.v) == 0 {
+		v.v = []float32{}
+	} else if !d.sized {
+		d.sized = true
+		if more > 0 {
+			d.slab = make([]float32, 0, more*len(v.v))
+		}
+	}
+	return true
+}
+
+// fastUsage reads a usage object whose counts are non-negative integers.
+func fastUsage(s *jsonscan.Scanner, u *usageWire) bool {
+	var seen [2]bool
+	return s.Object(func(key []byte) bool {
+		i := 0
+		switch string(key) {
+		case "prompt_tokens":
+		case "completion_tokens":
+			i = 1
+		default:
+			if jsonscan.FoldsTo(key, "prompt_tokens", "completion_tokens") {
+				return false
+			}
+			return s.Skip()
+		}
+		if seen[i] {
+			return false
+		}
+		seen[i] = true
+		n, ok := s.Int()
+		if i == 0 {
+			u.PromptTokens = n
+		} else {
+			u.CompletionTokens = n
+		}
+		return ok
+	})
 }
 
 // vectors returns the embeddings in input order, which is their index

@@ -236,3 +236,37 @@ func FuzzFastResponsesEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastEmbeddings holds the embeddings answer's fast path to
+// encoding/json: whatever answer it accepts, the full decoder must read
+// the same way.
+func FuzzFastEmbeddings(f *testing.F) {
+	for _, seed := range []string{
+		`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[-0.006929283495992422,0.0,1e-45]},` +
+			`{"object":"embedding","index":1,"embedding":"AACAPwAAgL8AAAAA"}],"model":"m","usage":{"prompt_tokens":5,"total_tokens":5}}`,
+		"{\n  \"object\": \"list\",\n  \"data\": [\n    {\n      \"object\": \"embedding\",\n      \"index\": 0,\n      \"embedding\": [\n        0.5,\n        -1e-3\n      ]\n    }\n  ],\n  \"usage\": null\n}",
+		`{"data":[{"embedding":[],"index":null},{"embedding":null},{"embedding":"AACAPw"}],"error":null,"usage":{"prompt_tokens":1,"completion_tokens":0}}`,
+		`{"Data":[{"index":0,"embedding":[1]}]}`,
+		`{"data":[{"index":0,"embedding":[1],"Embedding":[2]}]}`,
+		`{"data":[{"index":0,"embedding":[1e39]}]}`,
+		`{"data":[{"index":0,"embedding":"AADAfw=="}]}`,
+		`{"data":[{"index":0,"embedding":"AACAP\/=="}]}`,
+		`{"data":[{"index":0,"embedding":[1]}],"usage":{"prompt_tokens":1,"prompt_tokens":2}}`,
+		`{"error":{"message":"boom"}}`,
+	} {
+		f.Add([]byte(seed), uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte, inputs uint8) {
+		var fast embeddingsWire
+		if !fast.fastDecode(answer, int(inputs)) {
+			return
+		}
+		var slow embeddingsWire
+		if err := json.Unmarshal(answer, &slow); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", answer, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %#v\nslow %#v", answer, fast, slow)
+		}
+	})
+}

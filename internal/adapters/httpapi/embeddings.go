@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/openai"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -64,5 +66,14 @@ func (h *embeddingsHandler) serve(c *gin.Context) {
 	if out.Usage != nil {
 		h.metrics.Tokens(route, req.Model, *out.Usage)
 	}
-	c.Data(http.StatusOK, "application/json; charset=utf-8", openai.AppendEmbeddingList(make([]byte, 0, 4096), req.Model, out, req.Encoding))
+	buf := embedAnswers.Get(openai.EmbeddingListSize(req.Model, out, req.Encoding))
+	answer := openai.AppendEmbeddingList(buf, req.Model, out, req.Encoding)
+	c.Header("Content-Length", strconv.Itoa(len(answer)))
+	c.Data(http.StatusOK, "application/json; charset=utf-8", answer)
+	embedAnswers.Put(answer) // written: free again
 }
+
+// embedAnswers holds the buffers embeddings answers are written in: an
+// answer is hundreds of KiB (16 vectors of 768 floats are about 200),
+// which would otherwise be allocated and cleared for every request.
+var embedAnswers = wire.Buffers{Max: 8 << 20}

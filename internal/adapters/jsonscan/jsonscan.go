@@ -6,6 +6,7 @@
 package jsonscan
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -37,12 +38,25 @@ func (s *Scanner) ws() {
 }
 
 func (s *Scanner) peek() byte {
+	// Compact JSON, as upstreams send it, has no white space to skip.
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i]
+	}
 	s.ws()
 	if s.i < len(s.b) {
 		return s.b[s.i]
 	}
 	return 0
 }
+
+// plainByte marks the bytes a string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // Object calls member for each key of the object at the cursor; member
 // must consume the value (with a typed read or Skip) and return false to
@@ -230,6 +244,13 @@ func (s *Scanner) rawString() (raw []byte, plain, ok bool) {
 	b := s.b
 	plain = true
 	for i := start; i < len(b); i++ {
+		// Runs of plain bytes, the common case, cost one load each.
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		if i == len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -457,4 +478,35 @@ func FoldsTo(key []byte, names ...string) bool {
 		}
 	}
 	return false
+}
+
+// AppendString reads a string (not null) and appends its contents, as
+// encoding/json reads them (escapes resolved, invalid UTF-8 and lone
+// surrogates replaced), to dst: many strings of one text can share one
+// buffer, and then one allocation.
+func (s *Scanner) AppendString(dst []byte) ([]byte, bool) {
+	raw, plain, ok := s.rawString()
+	if !ok {
+		return dst, false
+	}
+	if plain {
+		return append(dst, raw...), true
+	}
+	out, ok := unescape(dst, raw)
+	if !ok {
+		return dst, false
+	}
+	return out, true
+}
+
+// Float64 reads a number (not null) as encoding/json reads one into a
+// float64; ok is false for anything else, or a number out of its range.
+func (s *Scanner) Float64() (float64, bool) {
+	s.peek()
+	start := s.i
+	if !s.number() {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	return f, err == nil
 }

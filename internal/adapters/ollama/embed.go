@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -29,6 +30,68 @@ type embedResponse struct {
 	Embeddings      [][]float32 `json:"embeddings"`
 	PromptEvalCount *int        `json:"prompt_eval_count"`
 }
+
+// fastDecode reads the usual answer without reflection: embeddings an
+// array of arrays of numbers, prompt_eval_count a non-negative integer or
+// null, other members skipped; the vectors share one allocation. It
+// reports false for anything else (a member repeated or spelled in another
+// case, a null vector, a value encoding/json would refuse or read
+// differently), and w is then to be read by encoding/json.
+func (w *embedResponse) fastDecode(raw []byte, inputs int) bool {
+	var s jsonscan.Scanner
+	s.Reset(raw)
+	var seen [2]bool
+	ok := s.Object(func(key []byte) bool {
+		switch string(key) {
+		case "embeddings":
+			if seen[0] || s.Peek() != '[' {
+				return false
+			}
+			seen[0] = true
+			w.Embeddings = make([][]float32, 0, inputs)
+			// The vectors share a slab, made for the rest once the first
+			// tells their size.
+			slab, sized := make([]float32, 0, 1024), false
+			return s.Array(func() bool {
+				start := len(slab)
+				var ok bool
+				if slab, ok = s.Float32s(slab); !ok {
+					return false
+				}
+				v := slab[start:len(slab):len(slab)]
+				w.Embeddings = append(w.Embeddings, v)
+				if more := inputs - len(w.Embeddings); !sized && len(v) > 0 {
+					sized = true
+					if more > 0 {
+						slab = make([]float32, 0, more*len(v))
+					}
+				}
+				return true
+			})
+		case "prompt_eval_count":
+			if seen[1] {
+				return false
+			}
+			seen[1] = true
+			if s.Null() {
+				return true
+			}
+			n, ok := s.Int()
+			w.PromptEvalCount = &n
+			return ok
+		default:
+			if jsonscan.FoldsTo(key, "embeddings", "prompt_eval_count") {
+				return false
+			}
+			return s.Skip()
+		}
+	})
+	return ok && s.Done()
+}
+
+// answerBufs holds the buffers embeddings answers are read into, hundreds
+// of KiB each: an answer is done with once decoded, its vectors copied out.
+var answerBufs = wire.Buffers{Max: 8 << 20}
 
 // TranslateEmbed returns the /api/embed body for req, as it would be sent.
 func (c *Client) TranslateEmbed(req domain.EmbedRequest) (EmbedRequest, error) {
@@ -108,7 +171,8 @@ func (c *Client) embed(ctx context.Context, body EmbedRequest) (domain.Embedding
 		return domain.Embeddings{}, err
 	}
 	defer call.Close()
-	raw, err := io.ReadAll(io.LimitReader(call.Resp.Body, maxAnswer+1))
+	raw, err := answerBufs.ReadAll(call.Resp.Body, call.Resp.ContentLength, maxAnswer)
+	defer answerBufs.Put(raw) // what is returned holds nothing of it
 	if err != nil {
 		return domain.Embeddings{}, call.Fail(err)
 	}
@@ -116,8 +180,11 @@ func (c *Client) embed(ctx context.Context, body EmbedRequest) (domain.Embedding
 		return domain.Embeddings{}, call.Protocol("/api/embed answer larger than %d bytes", maxAnswer)
 	}
 	var w embedResponse
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return domain.Embeddings{}, call.Protocol("unreadable /api/embed answer: %v", err)
+	if !w.fastDecode(raw, len(body.Input)) {
+		w = embedResponse{}
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return domain.Embeddings{}, call.Protocol("unreadable /api/embed answer: %v", err)
+		}
 	}
 	if len(w.Embeddings) != len(body.Input) {
 		return domain.Embeddings{}, call.Protocol("%d embeddings for %d inputs", len(w.Embeddings), len(body.Input))

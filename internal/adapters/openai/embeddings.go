@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
@@ -48,6 +51,15 @@ type EmbeddingsRequest struct {
 // field. The request carries body as its Passthrough (a wire.EmbeddingsBody).
 func DecodeEmbeddingsRequest(body []byte) (EmbeddingsRequest, error) {
 	var out EmbeddingsRequest
+	if fastEmbeddingsRequest(body, &out) {
+		return out, nil
+	}
+	return decodeEmbeddingsRequest(body)
+}
+
+// decodeEmbeddingsRequest is DecodeEmbeddingsRequest for any body.
+func decodeEmbeddingsRequest(body []byte) (EmbeddingsRequest, error) {
+	var out EmbeddingsRequest
 	if err := checkBody(body, "`model` and `input`"); err != nil {
 		return out, err
 	}
@@ -84,6 +96,102 @@ func DecodeEmbeddingsRequest(body []byte) (EmbeddingsRequest, error) {
 	}
 	out.Passthrough = wire.EmbeddingsBody(body)
 	return out, nil
+}
+
+// embeddingsKeys are the members of a request the service reads, in
+// fastEmbeddingsRequest's order.
+var embeddingsKeys = [...]string{"model", "input", "encoding_format", "dimensions", "user", "options", "keep_alive"}
+
+// fastEmbeddingsRequest reads the usual request in one pass, without
+// reflection: model a string, input a string or an array of strings,
+// encoding_format, dimensions and user of their type or null, options and
+// keep_alive skipped (the Ollama backend reads them), other members
+// skipped. It reports false for anything else (token ids, escaped keys)
+// and for anything DecodeEmbeddingsRequest refuses, which then reads the
+// body again and says why.
+func fastEmbeddingsRequest(body []byte, out *EmbeddingsRequest) bool {
+	if !utf8.Valid(body) {
+		return false
+	}
+	var s jsonscan.Scanner
+	s.Reset(body)
+	var seen [len(embeddingsKeys)]bool
+	out.Encoding = EncodingFloat
+	ok := s.Object(func(key []byte) bool {
+		k := slices.Index(embeddingsKeys[:], string(key))
+		if k < 0 {
+			return !jsonscan.FoldsTo(key, embeddingsKeys[:]...) && s.Skip()
+		}
+		if seen[k] {
+			return false // a repeated key, which the full decoder refuses
+		}
+		seen[k] = true
+		var ok bool
+		switch embeddingsKeys[k] {
+		case "model":
+			if s.Peek() != '"' {
+				return false
+			}
+			out.Model, ok = s.String()
+			return ok && strings.TrimSpace(out.Model) != ""
+		case "input":
+			return fastInputs(&s, &out.Inputs)
+		case "encoding_format":
+			if s.Null() {
+				return true
+			}
+			if s.Peek() != '"' {
+				return false
+			}
+			out.Encoding, ok = s.String()
+			return ok && (out.Encoding == EncodingFloat || out.Encoding == EncodingBase64)
+		case "dimensions":
+			if s.Null() {
+				return true
+			}
+			d, ok := s.Int()
+			out.Dimensions = &d
+			return ok && d >= 1
+		case "user":
+			if s.Null() {
+				return true
+			}
+			if s.Peek() != '"' {
+				return false
+			}
+			out.User, ok = s.String()
+			return ok
+		default: // options, keep_alive
+			return s.Skip()
+		}
+	})
+	if !ok || !s.Done() || !seen[0] || !seen[1] {
+		return false
+	}
+	out.Passthrough = wire.EmbeddingsBody(body)
+	return true
+}
+
+// fastInputs reads a string or an array of strings, none empty, as inputs.
+func fastInputs(s *jsonscan.Scanner, inputs *[]domain.Input) bool {
+	switch s.Peek() {
+	case '"':
+		text, ok := s.String()
+		*inputs = []domain.Input{{Text: text}}
+		return ok && text != ""
+	case '[':
+		*inputs = make([]domain.Input, 0, 16)
+		ok := s.Array(func() bool {
+			if s.Peek() != '"' || len(*inputs) == MaxEmbeddingInputs {
+				return false
+			}
+			text, ok := s.String()
+			*inputs = append(*inputs, domain.Input{Text: text})
+			return ok && text != ""
+		})
+		return ok && len(*inputs) > 0
+	}
+	return false
 }
 
 // checkBody refuses an empty body, invalid UTF-8 and JSON that is not an
@@ -192,8 +300,10 @@ func decodeTokens(param string, raw json.RawMessage) ([]int, error) {
 // AppendEmbeddingList writes the CreateEmbeddingResponse for e, each
 // vector as float numbers or as base64 of its little-endian float32 bytes.
 // Floats are written in the shortest form that reads back as the same
-// float32, so both encodings give a client the very same vectors.
+// float32, so both encodings give a client the very same vectors. b grows
+// once, to the most the answer can take.
 func AppendEmbeddingList(b []byte, model string, e domain.Embeddings, encoding string) []byte {
+	b = slices.Grow(b, EmbeddingListSize(model, e, encoding))
 	b = append(b, `{"object":"list","data":[`...)
 	var raw []byte
 	for i, v := range e.Vectors {
@@ -212,17 +322,7 @@ func AppendEmbeddingList(b []byte, model string, e domain.Embeddings, encoding s
 			b = base64.StdEncoding.AppendEncode(b, raw)
 			b = append(b, '"')
 		} else {
-			b = append(b, '[')
-			for j, f := range v {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-					f = 0 // JSON has no NaN or infinity; base64 keeps them
-				}
-				b = strconv.AppendFloat(b, float64(f), 'g', -1, 32)
-			}
-			b = append(b, ']')
+			b = appendFloats(b, v)
 		}
 		b = append(b, '}')
 	}
@@ -237,4 +337,37 @@ func AppendEmbeddingList(b []byte, model string, e domain.Embeddings, encoding s
 	b = append(b, `,"total_tokens":`...)
 	b = strconv.AppendInt(b, int64(prompt), 10)
 	return append(b, "}}"...)
+}
+
+// appendFloats writes v as a JSON array of numbers.
+func appendFloats(b []byte, v []float32) []byte {
+	b = append(b, '[')
+	for j, f := range v {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			f = 0 // JSON has no NaN or infinity; base64 keeps them
+		}
+		b = strconv.AppendFloat(b, float64(f), 'g', -1, 32)
+	}
+	return append(b, ']')
+}
+
+// maxFloat32Text bounds a float32 in shortest form and its comma: at most
+// nine digits, a sign, a point and an exponent ("-1.17549435e-38,").
+const maxFloat32Text = 16
+
+// EmbeddingListSize bounds the size of AppendEmbeddingList's answer.
+func EmbeddingListSize(model string, e domain.Embeddings, encoding string) int {
+	n := 128 + 6*len(model) // the members around the list; the model escaped at worst
+	for _, v := range e.Vectors {
+		n += 64 // the entry's members and its index
+		if encoding == EncodingBase64 {
+			n += base64.StdEncoding.EncodedLen(4 * len(v))
+		} else {
+			n += maxFloat32Text * len(v)
+		}
+	}
+	return n
 }
