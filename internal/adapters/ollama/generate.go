@@ -103,16 +103,14 @@ func (c *Client) translateText(req domain.TextRequest) (textPlan, error) {
 	if err != nil {
 		return t, err
 	}
-	opts, err := c.options(req.Model, req.Sampling, ext.options)
+	opts, err := c.optionSet(req.Model, req.Sampling, ext.options)
 	if err != nil {
 		return t, err
 	}
 	t.vary = plan{options: opts, seed: req.Sampling.Seed}
 	t.body = GenerateRequest{Model: req.Model, Suffix: req.Suffix, Raw: req.Suffix == "", Stream: true,
 		KeepAlive: ext.keepAlive, Think: ext.think}
-	if len(opts) > 0 {
-		t.body.Options, _ = json.Marshal(opts)
-	}
+	t.body.Options = opts.json(nil)
 	if req.Logprobs != nil {
 		t.body.Logprobs, t.body.TopLogprobs = true, *req.Logprobs
 	}
@@ -154,11 +152,11 @@ func (c *Client) Complete(ctx context.Context, req domain.TextRequest, out ports
 	if err != nil {
 		return err
 	}
-	total := domain.Usage{}
-	sink := textSink{out: out, total: &total}
+	sink := textSink{out: out}
 	for p := range t.prompts {
 		for k := range t.n {
-			data, err := encode(t.generation(p, k))
+			body := t.generation(p, k)
+			data, err := encodeGenerate(&body)
 			if err != nil {
 				return err
 			}
@@ -189,7 +187,7 @@ type textSink struct {
 	echo  string // the prompt, until the first chunk carried it
 	first bool   // the prompt's first completion: its prompt tokens count
 	last  bool   // the request's last generation: the usage goes out
-	total *domain.Usage
+	total domain.Usage
 }
 
 func (s *textSink) Send(ch domain.TextChunk) error {
@@ -198,15 +196,15 @@ func (s *textSink) Send(ch domain.TextChunk) error {
 		ch.Text = s.echo + ch.Text
 		s.echo = ""
 	}
-	if ch.Usage != nil {
+	if u := ch.Usage; u != nil {
 		if s.first {
-			s.total.PromptTokens += ch.Usage.PromptTokens
+			s.total.PromptTokens += u.PromptTokens
 		}
-		s.total.CompletionTokens += ch.Usage.CompletionTokens
+		s.total.CompletionTokens += u.CompletionTokens
 		ch.Usage = nil
 		if s.last {
-			u := *s.total
-			ch.Usage = &u
+			*u = s.total // the reader's, made for this chunk
+			ch.Usage = u
 		}
 	}
 	return s.out.Send(ch)
@@ -215,15 +213,17 @@ func (s *textSink) Send(ch domain.TextChunk) error {
 func (s *textSink) Flush() error { return s.out.Flush() }
 
 // generateResponse is one /api/generate stream line.
+//
+// Its thinking is not read: a legacy completion has no place for it.
 type generateResponse struct {
-	Response        string          `json:"response"`
-	Thinking        string          `json:"thinking"`
-	Done            bool            `json:"done"`
-	DoneReason      string          `json:"done_reason"`
-	PromptEvalCount int             `json:"prompt_eval_count"`
-	EvalCount       int             `json:"eval_count"`
-	Logprobs        []logprobWire   `json:"logprobs"`
-	Error           json.RawMessage `json:"error"`
+	Response        string                `json:"response"`
+	Done            bool                  `json:"done"`
+	DoneReason      string                `json:"done_reason"`
+	PromptEvalCount int                   `json:"prompt_eval_count"`
+	EvalCount       int                   `json:"eval_count"`
+	Logprobs        []logprobWire         `json:"logprobs"`
+	Error           json.RawMessage       `json:"error"`
+	lps             []domain.TokenLogprob // as chatResponse's
 }
 
 func (c *Client) generate(ctx context.Context, body []byte, out ports.Sink[domain.TextChunk]) error {
@@ -232,32 +232,35 @@ func (c *Client) generate(ctx context.Context, body []byte, out ports.Sink[domai
 		return err
 	}
 	defer call.Close()
-	r := generateReader{backend: c.call.Name(), where: call.Where(), frame: call.Started, fail: call.Fail}
+	r := generateReader{backend: c.call.Name(), where: call.Where(), call: call}
 	return r.relay(call.Body(out.Flush), out)
 }
 
 // generateReader turns an /api/generate stream into text chunks, one per
-// line that carries something, until the line that says done. Text
-// completions are not the hot path chat is: encoding/json reads every line.
+// line that carries something, until the line that says done.
 type generateReader struct {
 	backend string
 	where   string
-	frame   func()
-	fail    func(error) error
+	call    progress
 }
 
+// relay reads lines to the one that says done: as ndjsonReader's, by a
+// fast path, anything unusual by encoding/json.
 func (r *generateReader) relay(body io.Reader, out ports.Sink[domain.TextChunk]) error {
-	return eachLine(body, r.fail, func(line []byte) (bool, error) {
-		var resp generateResponse
-		if err := json.Unmarshal(line, &resp); err != nil {
-			return false, &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/generate stream line: " + err.Error(), Detail: r.where}
+	var scan lineScan
+	var resp generateResponse
+	return eachLine(body, r.call, func(line []byte) (bool, error) {
+		resp = generateResponse{}
+		if !scan.generate(line, &resp) {
+			if err := slowGenerateLine(line, &resp); err != nil {
+				return false, &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/generate stream line: " + err.Error(), Detail: r.where}
+			}
 		}
 		if len(resp.Error) > 0 {
 			return false, errorLine(r.backend, r.where, resp.Error)
 		}
-		r.frame()
-		// Thinking is dropped: a legacy completion has no place for it.
-		chunk := domain.TextChunk{Text: resp.Response, Logprobs: tokenLogprobs(resp.Logprobs)}
+		r.call.Started()
+		chunk := domain.TextChunk{Text: resp.Response, Logprobs: resp.lps}
 		if resp.Done {
 			chunk.FinishReason = finishReason(resp.DoneReason, false)
 			chunk.Usage = &domain.Usage{PromptTokens: resp.PromptEvalCount, CompletionTokens: resp.EvalCount}
@@ -266,4 +269,15 @@ func (r *generateReader) relay(body io.Reader, out ports.Sink[domain.TextChunk])
 		}
 		return resp.Done, out.Send(chunk)
 	})
+}
+
+// slowGenerateLine is slowLine for /api/generate.
+func slowGenerateLine(line []byte, resp *generateResponse) error {
+	var w generateResponse
+	if err := json.Unmarshal(line, &w); err != nil {
+		return err
+	}
+	w.lps, w.Logprobs = tokenLogprobs(w.Logprobs), nil
+	*resp = w
+	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/jsonscan"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/upstream"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -72,6 +71,9 @@ type chatResponse struct {
 	EvalCount       int             `json:"eval_count"`
 	Logprobs        []logprobWire   `json:"logprobs"`
 	Error           json.RawMessage `json:"error"`
+	// lps are the log probabilities as the domain has them: read so by
+	// the fast path, converted from Logprobs (then nil) by the slow one.
+	lps []domain.TokenLogprob
 }
 
 func (r *chatResponse) usage() *domain.Usage {
@@ -157,18 +159,17 @@ func (c *Client) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sin
 		return err
 	}
 	n := max(req.N, 1)
-	total := domain.Usage{}
 	sink := choiceSink{out: out}
 	for i := range n {
 		choice := body
 		if opts := p.optionsFor(i); opts != nil {
 			choice.Options = opts
 		}
-		data, err := encode(choice)
+		data, err := encodeChat(&choice)
 		if err != nil {
 			return err
 		}
-		sink.index, sink.last, sink.total = i, i == n-1, &total
+		sink.index, sink.last = i, i == n-1
 		if err := c.stream(ctx, data, p, &sink); err != nil {
 			return err
 		}
@@ -182,20 +183,20 @@ type choiceSink struct {
 	out   ports.Sink[domain.Chunk]
 	index int
 	last  bool
-	total *domain.Usage
+	total domain.Usage
 }
 
 func (s *choiceSink) Send(ch domain.Chunk) error {
 	ch.Index = s.index
-	if ch.Usage != nil {
+	if u := ch.Usage; u != nil {
 		if s.index == 0 {
-			s.total.PromptTokens = ch.Usage.PromptTokens
+			s.total.PromptTokens = u.PromptTokens
 		}
-		s.total.CompletionTokens += ch.Usage.CompletionTokens
+		s.total.CompletionTokens += u.CompletionTokens
 		ch.Usage = nil
 		if s.last {
-			u := *s.total
-			ch.Usage = &u
+			*u = s.total // the reader's, made for this chunk
+			ch.Usage = u
 		}
 	}
 	return s.out.Send(ch)
@@ -221,22 +222,31 @@ func (c *Client) stream(ctx context.Context, body []byte, p plan, out ports.Sink
 		return err
 	}
 	defer call.Close()
-	r := ndjsonReader{backend: c.call.Name(), where: call.Where(), plan: p, frame: call.Started, fail: call.Fail}
+	r := ndjsonReader{backend: c.call.Name(), where: call.Where(), plan: p, call: call}
 	return r.relay(call.Body(out.Flush), out)
+}
+
+// progress is what a stream reader tells the call it reads (an
+// *upstream.Call): a line arrived (its timers), and what a read error
+// means.
+type progress interface {
+	Started()
+	Fail(error) error
 }
 
 // eachLine hands each non-blank line of an NDJSON stream to line until it
 // says the stream is done. A stream that ends before is a failure: Ollama
 // always ends with a line saying done (or an error line).
-func eachLine(body io.Reader, fail func(error) error, line func([]byte) (done bool, err error)) error {
-	lines := upstream.NewLines(body, 4<<10, maxFrame)
+func eachLine(body io.Reader, call progress, line func([]byte) (done bool, err error)) error {
+	lines := upstream.NewLines(body, upstream.LineBuffer, maxFrame)
+	defer lines.Release() // line is done with every line it was given
 	for {
 		l, err := lines.Next()
 		switch {
 		case err == io.EOF:
-			return fail(io.ErrUnexpectedEOF)
+			return call.Fail(io.ErrUnexpectedEOF)
 		case err != nil:
-			return fail(err)
+			return call.Fail(err)
 		}
 		if len(bytes.TrimSpace(l)) == 0 {
 			continue
@@ -308,23 +318,21 @@ type ndjsonReader struct {
 	backend string
 	where   string // the request, for errors
 	plan    plan
-	frame   func()            // called for every line (timers)
-	fail    func(error) error // classifies read errors
-	calls   int               // tool calls sent so far
-	forced  string            // forceAny: the answer, read whole before it becomes a call
+	call    progress
+	calls   int    // tool calls sent so far
+	forced  string // forceAny: the answer, read whole before it becomes a call
 }
 
-// relay reads lines to the one that says done. The common line (a piece
-// of text, not the last) is read by a reflection-free fast path; any other
-// goes through encoding/json.
+// relay reads lines to the one that says done. Lines of text, thinking
+// and log probabilities, and the last one, are read by a reflection-free
+// fast path; any other goes through encoding/json.
 func (r *ndjsonReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error {
-	var scan jsonscan.Scanner
+	var scan lineScan
 	var resp chatResponse
-	return eachLine(body, r.fail, func(line []byte) (bool, error) {
+	return eachLine(body, r.call, func(line []byte) (bool, error) {
 		resp = chatResponse{}
-		if !fastLine(&scan, line, &resp) {
-			resp = chatResponse{}
-			if err := json.Unmarshal(line, &resp); err != nil {
+		if !scan.chat(line, &resp) {
+			if err := slowLine(line, &resp); err != nil {
 				return false, &domain.UpstreamError{Backend: r.backend, Kind: domain.FailureProtocol, Message: "unreadable /api/chat stream line: " + err.Error(), Detail: r.where}
 			}
 		}
@@ -332,42 +340,16 @@ func (r *ndjsonReader) relay(body io.Reader, out ports.Sink[domain.Chunk]) error
 	})
 }
 
-// fastLine reads a line that carries a piece of text or thinking and is not
-// the last: the shape of almost every line of a stream. It reports false for
-// anything else (tool calls, images, log probabilities, errors, the final
-// line, unexpected JSON), which encoding/json then reads. An unknown key is
-// skipped, so every key chatResponse reads outside message must be named
-// here, and its case-folded spellings too, or the fast path would drop it.
-func fastLine(s *jsonscan.Scanner, line []byte, resp *chatResponse) bool {
-	s.Reset(line)
-	ok := s.Object(func(key []byte) bool {
-		switch string(key) {
-		case "message":
-			return s.Object(func(key []byte) bool {
-				var ok bool
-				switch string(key) {
-				case "role":
-					_, ok = s.String()
-				case "content":
-					resp.Message.Content, ok = s.String()
-				case "thinking":
-					resp.Message.Thinking, ok = s.String()
-				}
-				return ok // tool_calls, images, anything new: not here
-			})
-		case "done":
-			done, ok := s.Bool()
-			return ok && !done
-		case "error", "done_reason", "prompt_eval_count", "eval_count", "logprobs":
-			return false
-		default:
-			if jsonscan.FoldsTo(key, "message", "done", "error", "done_reason", "prompt_eval_count", "eval_count", "logprobs") {
-				return false
-			}
-			return s.Skip()
-		}
-	})
-	return ok && s.Done()
+// slowLine reads a line the fast path left with encoding/json, into a
+// value of its own (so that the reader's stays off the heap).
+func slowLine(line []byte, resp *chatResponse) error {
+	var w chatResponse
+	if err := json.Unmarshal(line, &w); err != nil {
+		return err
+	}
+	w.lps, w.Logprobs = tokenLogprobs(w.Logprobs), nil
+	*resp = w
+	return nil
 }
 
 // chunk turns one decoded line into a chunk for fn; done says it was the last.
@@ -375,7 +357,7 @@ func (r *ndjsonReader) chunk(resp *chatResponse, out ports.Sink[domain.Chunk]) (
 	if len(resp.Error) > 0 {
 		return false, errorLine(r.backend, r.where, resp.Error)
 	}
-	r.frame()
+	r.call.Started()
 	chunk := domain.Chunk{Reasoning: resp.Message.Thinking}
 	content := resp.Message.Content
 	switch r.plan.force {
@@ -402,7 +384,7 @@ func (r *ndjsonReader) chunk(resp *chatResponse, out ports.Sink[domain.Chunk]) (
 		// Under a forced call (above) the text is the call: its log
 		// probabilities are dropped, as OpenAI reports none for calls.
 		chunk.Content = content
-		chunk.Logprobs = tokenLogprobs(resp.Logprobs)
+		chunk.Logprobs = resp.lps
 		for _, tc := range convertCalls(resp.Message.ToolCalls) {
 			if r.plan.single && r.calls > 0 {
 				break

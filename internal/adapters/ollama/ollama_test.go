@@ -75,7 +75,25 @@ func TestRequestTranslation(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, name+".ollama.json", out.Bytes())
+			sent, err := ollama.EncodeChat(&body)
+			sameJSON(t, sent, err, body)
 		})
+	}
+}
+
+// sameJSON checks a body as the client sends it against what
+// encoding/json's Encoder writes of it (HTML characters left alone),
+// byte for byte.
+func sameJSON(t *testing.T, sent []byte, err error, body any) {
+	t.Helper()
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if werr := enc.Encode(body); err != nil || werr != nil {
+		t.Fatalf("sent: %v; encoding/json: %v", err, werr)
+	}
+	if diff := cmp.Diff(want.String(), string(sent)); diff != "" {
+		t.Errorf("the body sent is not encoding/json's (-want +got):\n%s", diff)
 	}
 }
 

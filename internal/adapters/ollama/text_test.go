@@ -169,6 +169,10 @@ func TestGenerateTranslation(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, name+".ollama.json", indented(t, bodies))
+			for i := range bodies {
+				sent, err := ollama.EncodeGenerate(&bodies[i])
+				sameJSON(t, sent, err, bodies[i])
+			}
 		})
 	}
 }

@@ -84,23 +84,18 @@ type plan struct {
 	forcedName string
 	single     bool // parallel_tool_calls false: keep the first call only
 	// options and seed, kept to give each further choice its own seed.
-	options map[string]json.RawMessage
+	options optionSet
 	seed    *int64
 }
 
 // optionsFor returns the options of choice i: a client seed is varied per
 // choice so that the choices differ, as they do with OpenAI.
-func (p plan) optionsFor(i int) json.RawMessage {
+func (p *plan) optionsFor(i int) json.RawMessage {
 	if i == 0 || p.seed == nil {
 		return nil
 	}
-	opts := make(map[string]json.RawMessage, len(p.options))
-	for k, v := range p.options {
-		opts[k] = v
-	}
-	opts["seed"], _ = json.Marshal(*p.seed + int64(i))
-	b, _ := json.Marshal(opts)
-	return b
+	seed := *p.seed + int64(i)
+	return p.options.json(&seed)
 }
 
 // Translate returns the /api/chat body for req, as it would be sent.
@@ -116,7 +111,13 @@ func (c *Client) Translate(ctx context.Context, req domain.ChatRequest, stream b
 func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream bool) (ChatRequest, plan, error) {
 	var p plan
 	out := ChatRequest{Model: req.Model, Stream: stream, Messages: make([]Message, 0, len(req.Messages)+1)}
-	names := map[string]string{} // tool call id -> function name
+	var names map[string]string // tool call id -> function name, when there are calls
+	for _, m := range req.Messages {
+		if len(m.ToolCalls) > 0 {
+			names = map[string]string{}
+			break
+		}
+	}
 	for i, m := range req.Messages {
 		msg, err := c.message(ctx, i, m, names)
 		if err != nil {
@@ -151,13 +152,11 @@ func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream b
 	if err != nil {
 		return out, p, err
 	}
-	p.options, err = c.options(req.Model, req.Sampling, ext.options)
+	p.options, err = c.optionSet(req.Model, req.Sampling, ext.options)
 	if err != nil {
 		return out, p, err
 	}
-	if len(p.options) > 0 {
-		out.Options, _ = json.Marshal(p.options)
-	}
+	out.Options = p.options.json(nil)
 	p.seed = req.Sampling.Seed
 	out.KeepAlive = ext.keepAlive
 	out.Think = ext.think
@@ -168,13 +167,13 @@ func (c *Client) translate(ctx context.Context, req domain.ChatRequest, stream b
 }
 
 func (c *Client) message(ctx context.Context, i int, m domain.Message, names map[string]string) (Message, error) {
-	param := "messages[" + strconv.Itoa(i) + "]"
 	role := m.Role
 	if role == domain.RoleDeveloper {
 		role = domain.RoleSystem
 	}
 	msg := Message{Role: role, Content: m.Content}
 	for j, im := range m.Images {
+		param := "messages[" + strconv.Itoa(i) + "]"
 		if c.images == nil {
 			return msg, domain.Invalid(param+".content", "Images are not supported by this backend.")
 		}
@@ -300,43 +299,30 @@ func thinkFor(effort string) json.RawMessage {
 // (unless the client set one). Chat, text completions and embeddings (no
 // sampling) share it, so a setting means the same on every endpoint.
 func (c *Client) options(model string, s domain.Sampling, client json.RawMessage) (map[string]json.RawMessage, error) {
-	opts := map[string]json.RawMessage{}
+	o, err := c.optionSet(model, s, client)
+	if err != nil {
+		return nil, err
+	}
+	return o.merged(nil), nil
+}
+
+// optionSet is options unmerged: chat and text completions write it
+// straight into their bodies.
+func (c *Client) optionSet(model string, s domain.Sampling, client json.RawMessage) (optionSet, error) {
+	o := optionSet{s: s}
 	if len(client) > 0 {
-		if err := json.Unmarshal(client, &opts); err != nil {
-			return nil, domain.Invalid("options", "Invalid 'options': expected an object of Ollama model options.")
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(client, &m); err != nil {
+			return o, domain.Invalid("options", "Invalid 'options': expected an object of Ollama model options.")
 		}
+		o.client = m
 	}
-	set := func(key string, v any) {
-		b, _ := json.Marshal(v)
-		opts[key] = b
-	}
-	if s.Temperature != nil {
-		set("temperature", *s.Temperature)
-	}
-	if s.TopP != nil {
-		set("top_p", *s.TopP)
-	}
-	if s.MaxTokens != nil {
-		set("num_predict", *s.MaxTokens)
-	}
-	if len(s.Stop) > 0 {
-		set("stop", s.Stop)
-	}
-	if s.Seed != nil {
-		set("seed", *s.Seed)
-	}
-	if s.PresencePenalty != nil {
-		set("presence_penalty", *s.PresencePenalty)
-	}
-	if s.FrequencyPenalty != nil {
-		set("frequency_penalty", *s.FrequencyPenalty)
-	}
-	if _, ok := opts["num_ctx"]; !ok {
+	if _, ok := o.client["num_ctx"]; !ok {
 		if n, ok := c.numCtx[model]; ok && n > 0 {
-			set("num_ctx", n)
+			o.numCtx = n
 		}
 	}
-	return opts, nil
+	return o, nil
 }
 
 // extras are the Ollama settings a client may send in the request body
