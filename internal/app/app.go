@@ -301,7 +301,10 @@ func newResponseStore(lc fx.Lifecycle, cfg Config, log *zap.Logger) (ports.Respo
 	}
 	path := filepath.Join(rc.DataDir, boltstore.FileName)
 	s, err := boltstore.Open(path, boltstore.Options{MaxBytes: rc.StoreMaxBytes,
-		OnSweepError: func(err error) { log.Warn("sweeping expired responses failed", zap.Error(err)) }})
+		OnSweepError: func(err error) { log.Warn("sweeping expired responses failed", zap.Error(err)) },
+		OnWriteError: func(err error) {
+			log.Error("committing a stored response failed; previous_response_id will not find it", zap.Error(err))
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("responses.data_dir: %w", err)
 	}

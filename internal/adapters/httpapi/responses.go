@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -74,14 +73,17 @@ func (h *responsesHandler) create(c *gin.Context) {
 	}
 	created := h.now()
 	b := openai.NewResponseBuilder(req, openai.NewResponseID(), req.Chat.Model, created.Unix(), func() int64 { return h.now().Unix() })
-	frames := &responseFrames{h: h, req: req, b: b, c: c}
+	frames := &responseFrames{h: h, req: req, b: b, c: c, created: created}
+	if req.Store {
+		frames.input = req.Conversation()
+		b.StoreIf(frames.fits)
+	}
 	if req.Stream {
+		// The response is saved as it closes, before response.completed
+		// goes out (see responseFrames.Close).
 		w := newSSEWriter[domain.Chunk](c, frames, h.streams, req.Chat.Model, start, false)
 		route, err := h.chat.StreamChat(ctx, &req.Chat, w)
 		w.finish(route, err, func(err error) { fail(c, err) })
-		if err == nil && frames.closed {
-			h.save(c, req, b, created)
-		}
 		return
 	}
 	out, route, err := h.chat.Chat(ctx, req.Chat)
@@ -91,26 +93,46 @@ func (h *responsesHandler) create(c *gin.Context) {
 	}
 	setRoute(c, route)
 	b.Completion(out)
-	frames.settle()
+	frames.estimate()
 	b.Close()
 	if u := b.Usage(); u != nil {
 		h.metrics.Tokens(route, req.Chat.Model, *u)
 	}
-	h.save(c, req, b, created)
+	frames.save()
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b.Object())
 }
 
-// save keeps the response when the request asked for it (store: true).
-func (h *responsesHandler) save(c *gin.Context, req *openai.ResponsesRequest, b *openai.ResponseBuilder, created time.Time) {
-	if !req.Store {
+// save keeps the response when the request asked for it (store: true) and
+// it fits (responses.max_bytes): the final object, once the builder
+// closed, and the conversation it answered. It runs before the client
+// sees the response end (response.completed, or the buffered answer), so
+// that a request continuing it at once (previous_response_id, which Codex
+// and the Agents SDK send right after response.completed) finds it. The
+// embedded store takes it in memory and commits it in the background
+// (boltstore); Redis takes one round trip.
+func (f *responseFrames) save() {
+	if !f.req.Store {
 		return
 	}
-	// A context of its own: the answer is out, and the client may go.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+	// A context of its own: a client that leaves now still gets its
+	// response kept (it has had the id since response.created).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(f.c.Request.Context()), 5*time.Second)
 	defer cancel()
-	if _, err := h.convs.Save(ctx, b.ID(), created, b.Object(), req.Conversation()); err != nil {
-		logger(c).Error("storing the response failed; previous_response_id will not find it", zap.String("response_id", b.ID()), zap.Error(err))
+	id := f.b.ID()
+	if _, err := f.h.convs.Save(ctx, id, f.created, f.b.Object(), f.input); err != nil {
+		logger(f.c).Error("storing the response failed; previous_response_id will not find it", zap.String("response_id", id), zap.Error(err))
 	}
+}
+
+// fits tells the builder whether a final response object of size bytes
+// will be stored, with the conversation it answered; when not, the
+// response says "store": false.
+func (f *responseFrames) fits(size int) bool {
+	if f.h.convs.Fits(len(f.b.ID()) + size + len(f.input)) { // as domain.StoredResponse.Size counts
+		return true
+	}
+	logger(f.c).Warn("the response is larger than responses.max_bytes: it is not stored", zap.String("response_id", f.b.ID()))
+	return false
 }
 
 // responseFrames is the encoder of Responses streams: response.created
@@ -121,41 +143,30 @@ type responseFrames struct {
 	req       *openai.ResponsesRequest
 	b         *openai.ResponseBuilder
 	c         *gin.Context
-	text      strings.Builder // the answer, for a usage estimate
+	created   time.Time
+	input     []byte // the conversation the response answers, to store (store: true)
 	estimated bool
-	closed    bool // the response completed
 }
 
 func (f *responseFrames) Open() []byte { return f.b.Open() }
 
-func (f *responseFrames) Frame(ch domain.Chunk) []byte {
-	f.text.WriteString(ch.Content)
-	f.text.WriteString(ch.Reasoning)
-	for _, tc := range ch.ToolCalls {
-		f.text.WriteString(tc.Name)
-		f.text.WriteString(tc.Arguments)
-	}
-	return f.b.Chunk(ch)
-}
+func (f *responseFrames) Frame(ch domain.Chunk) []byte { return f.b.Chunk(ch) }
 
-// settle completes what the final response needs before it goes out: a
-// usage estimate when the backend reported none, and store switched off
-// when the response is too large to be kept.
-func (f *responseFrames) settle() {
+// estimate counts the usage when the backend reported none.
+func (f *responseFrames) estimate() {
 	if f.b.Usage() == nil && f.h.tokens != nil {
-		f.b.SetUsage(f.h.tokens.Estimate(f.req.Chat.Model, f.req.Chat, f.text.String()))
+		f.b.SetUsage(f.h.tokens.Estimate(f.req.Chat.Model, f.req.Chat, f.b.Text()))
 		f.estimated = true
 	}
-	if f.req.Store && !f.h.convs.Fits(len(f.b.Object())+len(f.req.Conversation())) {
-		logger(f.c).Warn("the response is larger than responses.max_bytes: it is not stored", zap.String("response_id", f.b.ID()))
-		f.req.Store = false
-	}
 }
 
+// Close ends a stream that succeeded: the response is saved, then its
+// final events go out.
 func (f *responseFrames) Close() []byte {
-	f.settle()
-	f.closed = true
-	return f.b.Close()
+	f.estimate()
+	out := f.b.Close()
+	f.save()
+	return out
 }
 
 // Fail is response.failed with an error code the clients act on:

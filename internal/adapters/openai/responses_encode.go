@@ -2,8 +2,10 @@ package openai
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
@@ -22,15 +24,20 @@ type ResponseBuilder struct {
 	created int64
 	now     func() int64
 
-	seq    int
-	items  []*outItem
-	open   *outItem // the item receiving pieces
-	calls  map[int]*outItem
-	usage  *domain.Usage
-	finish string
-	buf    []byte
-	events bool // write events (a stream), or only build the object
-	failed *responseError
+	seq     int
+	items   []*outItem
+	open    *outItem // the item receiving pieces
+	calls   map[int]*outItem
+	usage   *domain.Usage // nil, or &usageOf
+	usageOf domain.Usage
+	finish  string
+	buf     []byte
+	events  bool // write events (a stream), or only build the object
+	failed  *responseError
+
+	object      []byte              // the final response object, once Close or Fail built it (a slice of buf)
+	completedAt int64               // completed_at, stamped once
+	storeIf     func(size int) bool // whether a response of this size will be stored
 }
 
 type outItem struct {
@@ -48,37 +55,83 @@ type outItem struct {
 	done      bool
 }
 
-// NewResponseID returns a fresh id such as resp_Q2V7… (26 random base32
-// characters).
-func NewResponseID() string { return wire.RandomText("resp_") }
+// NewResponseID returns a fresh id: resp_, the time in milliseconds (12
+// hex digits), then 80 random bits (20 hex digits), such as
+// resp_019ad3f2c4a18c0f3b2e91d54a6e07b1c2d3. Ids sort by when they were
+// made, as OpenAI's do: the embedded store, which keeps responses in id
+// order, then adds each one at the end of its index instead of rewriting
+// a page somewhere in the middle. The random part comes from the
+// runtime's per-thread generator: unique, not a secret (as every id of
+// package wire).
+func NewResponseID() string {
+	const n = len("resp_") + 12 + 20
+	var b [n]byte
+	copy(b[:], "resp_")
+	ms := uint64(time.Now().UnixMilli())
+	for i := len("resp_") + 11; i >= len("resp_"); i-- {
+		b[i] = hexDigits[ms&15]
+		ms >>= 4
+	}
+	r1, r2 := rand.Uint64(), rand.Uint64()
+	for i := len("resp_") + 12; i < n; i++ {
+		if i < len("resp_")+12+16 {
+			b[i] = hexDigits[r1&15]
+			r1 >>= 4
+		} else {
+			b[i] = hexDigits[r2&15]
+			r2 >>= 4
+		}
+	}
+	return string(b[:])
+}
+
+const hexDigits = "0123456789abcdef"
 
 // NewResponseBuilder prepares the answer to req, named as the client
 // asked (model), created at created (unix seconds); now stamps
 // completed_at.
 func NewResponseBuilder(req *ResponsesRequest, id, model string, created int64, now func() int64) *ResponseBuilder {
-	return &ResponseBuilder{req: req, id: id, model: model, created: created, now: now, calls: map[int]*outItem{}, buf: make([]byte, 0, 1024)}
+	return &ResponseBuilder{req: req, id: id, model: model, created: created, now: now, buf: make([]byte, 0, 4096)}
 }
 
 // ID is the response's id.
 func (b *ResponseBuilder) ID() string { return b.id }
 
+// StoreIf makes Close (and Fail) ask fits, with the final response
+// object's size, whether a response the request asked to store (store:
+// true) will be; when it says no, the request's Store turns false and the
+// final response says so. Call it before Close.
+func (b *ResponseBuilder) StoreIf(fits func(size int) bool) { b.storeIf = fits }
+
 // Open returns the events that begin a stream: response.created, then
 // response.in_progress, before any item.
 func (b *ResponseBuilder) Open() []byte {
 	b.events = true
-	out := b.buf[:0]
-	out = b.lifecycle(out, "response.created", "in_progress", nil)
-	out = b.lifecycle(out, "response.in_progress", "in_progress", nil)
+	out := b.eventStart(b.buf[:0], "response.created")
+	out = append(out, `"response":`...)
+	start := len(out)
+	out = b.appendResponse(out, "in_progress", nil)
+	end := len(out)
+	out = append(out, "}\n\n"...)
+	// The same object again (appending part of out to itself is safe:
+	// when out grows, the part is copied from the old array).
+	out = b.eventStart(out, "response.in_progress")
+	out = append(out, `"response":`...)
+	out = append(out, out[start:end]...)
+	out = append(out, "}\n\n"...)
 	b.buf = out
 	return out
 }
 
 // Chunk takes one chunk of the answer and returns its events (nil when a
-// buffered answer is being built).
+// buffered answer is being built), valid until the next call. It keeps
+// nothing of c past the call (it copies what it needs) but its logprobs,
+// when the request asked for them: a backend may hand it text that lives
+// in a buffer it reuses.
 func (b *ResponseBuilder) Chunk(c domain.Chunk) []byte {
 	out := b.buf[:0]
 	if c.Usage != nil {
-		b.usage = c.Usage
+		b.SetUsage(*c.Usage)
 	}
 	if c.Reasoning != "" {
 		out = b.reasoning(out, c.Reasoning)
@@ -90,7 +143,7 @@ func (b *ResponseBuilder) Chunk(c domain.Chunk) []byte {
 		out = b.call(out, d)
 	}
 	if c.FinishReason != "" {
-		b.finish = c.FinishReason
+		b.finish = finishOf(c.FinishReason)
 	}
 	b.buf = out
 	return out
@@ -98,7 +151,10 @@ func (b *ResponseBuilder) Chunk(c domain.Chunk) []byte {
 
 // Completion takes a whole answer (the first choice) at once.
 func (b *ResponseBuilder) Completion(c domain.Completion) {
-	b.usage = c.Usage
+	b.usage = nil
+	if c.Usage != nil {
+		b.SetUsage(*c.Usage)
+	}
 	if len(c.Choices) == 0 {
 		return
 	}
@@ -108,7 +164,7 @@ func (b *ResponseBuilder) Completion(c domain.Completion) {
 	for i, tc := range ch.ToolCalls {
 		b.Chunk(domain.Chunk{ToolCalls: []domain.ToolCallDelta{{Index: i, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments}}})
 	}
-	b.finish = ch.FinishReason
+	b.finish = finishOf(ch.FinishReason)
 }
 
 func deref(s *string) string {
@@ -120,19 +176,20 @@ func deref(s *string) string {
 
 // Close ends the answer: every open item closes, and response.completed
 // (or response.incomplete, when a token cap or a content filter cut it)
-// carries the whole response. It returns those events.
+// carries the whole response. It returns those events (nil when a
+// buffered answer is being built); Object then returns the response.
 func (b *ResponseBuilder) Close() []byte {
 	out := b.closeOpen(b.buf[:0])
 	status, reason := b.status()
+	typ := "response.completed"
+	if reason != "" {
+		typ = "response.incomplete"
+	}
+	out = b.final(out, typ, status, nil)
+	b.buf = out
 	if !b.events {
 		return nil
 	}
-	if reason != "" {
-		out = b.lifecycle(out, "response.incomplete", status, nil)
-	} else {
-		out = b.lifecycle(out, "response.completed", status, nil)
-	}
-	b.buf = out
 	return out
 }
 
@@ -141,20 +198,50 @@ func (b *ResponseBuilder) Close() []byte {
 func (b *ResponseBuilder) Fail(code, message string) []byte {
 	out := b.closeOpen(b.buf[:0])
 	b.failed = &responseError{code, message}
-	out = b.lifecycle(out, "response.failed", "failed", &responseError{code, message})
+	out = b.final(out, "response.failed", "failed", b.failed)
 	b.buf = out
 	return out
+}
+
+// final appends the final response (in the event typ, when a stream is
+// written) to out, and keeps it as the object. When the request asked to
+// store the response and StoreIf says it will not be, it is written once
+// more, saying store: false.
+func (b *ResponseBuilder) final(out []byte, typ, status string, e *responseError) []byte {
+	mark, seq := len(out), b.seq
+	for {
+		start := len(out)
+		if b.events {
+			out = b.eventStart(out, typ)
+			out = append(out, `"response":`...)
+			start = len(out)
+		}
+		out = b.appendResponse(out, status, e)
+		b.object = out[start:len(out):len(out)]
+		if b.events {
+			out = append(out, "}\n\n"...)
+		}
+		if !b.req.Store || b.storeIf == nil || b.storeIf(len(b.object)) {
+			return out
+		}
+		b.req.Store = false
+		out, b.seq = out[:mark], seq
+	}
 }
 
 // Usage is the answer's usage, when the backend reported it.
 func (b *ResponseBuilder) Usage() *domain.Usage { return b.usage }
 
 // SetUsage sets the usage (an estimate, when the backend reported none).
-func (b *ResponseBuilder) SetUsage(u domain.Usage) { b.usage = &u }
+func (b *ResponseBuilder) SetUsage(u domain.Usage) { b.usageOf, b.usage = u, &b.usageOf }
 
-// Object returns the response object as it stands: after Close, the
-// completed (or incomplete) response.
+// Object returns the response object: after Close (or Fail), the final
+// response, the same bytes the last event carried, which the caller must
+// not modify; before, the response as it stands.
 func (b *ResponseBuilder) Object() []byte {
+	if b.object != nil {
+		return b.object
+	}
 	if b.failed != nil {
 		return b.appendResponse(nil, "failed", b.failed)
 	}
@@ -162,7 +249,37 @@ func (b *ResponseBuilder) Object() []byte {
 	return b.appendResponse(nil, status, nil)
 }
 
+// Text is the answer's text as a token count sees it: the reasoning, the
+// message, and each call's name and arguments, one after the other.
+func (b *ResponseBuilder) Text() string {
+	n := 0
+	for _, it := range b.items {
+		n += len(it.name) + it.text.Len()
+	}
+	var s strings.Builder
+	s.Grow(n)
+	for _, it := range b.items {
+		s.WriteString(it.name)
+		s.WriteString(it.text.String())
+	}
+	return s.String()
+}
+
 type responseError struct{ code, message string }
+
+// finishOf is what the builder keeps of a finish reason (not the chunk's
+// string): the two that make a response incomplete, else stop.
+func finishOf(reason string) string {
+	switch reason {
+	case domain.FinishLength:
+		return domain.FinishLength
+	case domain.FinishContentFilter:
+		return domain.FinishContentFilter
+	case "":
+		return ""
+	}
+	return domain.FinishStop
+}
 
 // status is the response's status, and why it is incomplete.
 func (b *ResponseBuilder) status() (status, reason string) {
@@ -289,12 +406,15 @@ func (b *ResponseBuilder) call(out []byte, d domain.ToolCallDelta) []byte {
 			kind, prefix = "custom_tool_call", "ctc_"
 		}
 		it = b.add(kind, prefix)
-		it.callID, it.name, it.namespace = d.ID, shown.name, shown.namespace
+		it.callID, it.name, it.namespace = strings.Clone(d.ID), shown.name, shown.namespace
 		if it.callID == "" {
 			it.callID = wire.NewToolCallID()
 		}
 		if it.name == "" {
-			it.name = d.Name // a name the request did not offer: shown as the model wrote it
+			it.name = strings.Clone(d.Name) // a name the request did not offer: shown as the model wrote it
+		}
+		if b.calls == nil {
+			b.calls = map[int]*outItem{}
 		}
 		b.calls[d.Index] = it
 		if b.events {
@@ -400,6 +520,13 @@ func arguments(s string) string {
 // event appends one SSE event: its type, and a data object that begins
 // with type and sequence_number and goes on with fields.
 func (b *ResponseBuilder) event(out []byte, typ string, fields func([]byte) []byte) []byte {
+	out = b.eventStart(out, typ)
+	out = fields(out)
+	return append(out, "}\n\n"...)
+}
+
+// eventStart appends an event's beginning, up to its fields.
+func (b *ResponseBuilder) eventStart(out []byte, typ string) []byte {
 	out = append(out, "event: "...)
 	out = append(out, typ...)
 	out = append(out, "\ndata: {\"type\":\""...)
@@ -407,16 +534,7 @@ func (b *ResponseBuilder) event(out []byte, typ string, fields func([]byte) []by
 	out = append(out, `","sequence_number":`...)
 	out = strconv.AppendInt(out, int64(b.seq), 10)
 	b.seq++
-	out = append(out, ',')
-	out = fields(out)
-	return append(out, "}\n\n"...)
-}
-
-func (b *ResponseBuilder) lifecycle(out []byte, typ, status string, e *responseError) []byte {
-	return b.event(out, typ, func(o []byte) []byte {
-		o = append(o, `"response":`...)
-		return b.appendResponse(o, status, e)
-	})
+	return append(out, ',')
 }
 
 func appendIndex(o []byte, index int) []byte {
@@ -584,7 +702,10 @@ func (b *ResponseBuilder) appendResponse(o []byte, status string, e *responseErr
 	o = append(o, status...)
 	o = append(o, `","completed_at":`...)
 	if status == "completed" {
-		o = strconv.AppendInt(o, b.now(), 10)
+		if b.completedAt == 0 {
+			b.completedAt = b.now()
+		}
+		o = strconv.AppendInt(o, b.completedAt, 10)
 	} else {
 		o = append(o, "null"...)
 	}

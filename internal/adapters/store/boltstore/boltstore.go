@@ -7,9 +7,38 @@
 // pure Go, so the static CGO_ENABLED=0 binary keeps working; one file;
 // ACID transactions, so a response, its index entries and the size
 // counter change together or not at all; crash-safe (copy-on-write pages
-// and an fsync per committed write, so a crash loses at most the Put that
-// was under way, never the file); and mature, under etcd and many others
-// for years.
+// and an fsync per committed transaction, so a crash never damages the
+// file); and mature, under etcd and many others for years.
+//
+// # Writes: group commits behind the calls
+//
+// A bbolt commit costs two fsyncs (about 1 ms each on a typical disk) and
+// a few hundred microseconds of CPU, whatever it carries; one writer runs
+// at a time. A commit per Put would put that on every response (the
+// stream's end waits for its save) and serialise concurrent ones.
+// Instead Put and Delete queue their change in memory and return: Get,
+// Delete, Stats and Sweep see it at once (the queue is consulted before
+// the file), and a background writer commits what has queued, every
+// Options.CommitDelay (DefaultCommitDelay), in one transaction and one
+// fsync for all of them. A commit whose transaction fails is retried one
+// change per transaction, so that one bad change costs only itself;
+// what still fails is dropped (Get no longer finds it) and reported to
+// Options.OnWriteError.
+//
+// Durability: what Put accepted is on disk at most CommitDelay plus one
+// commit later. A graceful stop (Close) commits everything queued first,
+// so a restart loses nothing; a crash of the process, or of the machine,
+// loses the changes of that last moment (never the file, nor anything
+// committed before). Flush commits what is queued and waits for it. A
+// negative CommitDelay makes every Put and Delete wait for its own commit
+// (concurrent ones still share one), for deployments that want each
+// stored response on disk before the answer ends, at a commit's latency
+// per response.
+//
+// bbolt runs with its hash-map freelist and without writing the freelist
+// to the file (NoFreelistSync): a commit writes only the pages it
+// changed, and Open rebuilds the freelist by scanning the file instead
+// (a read of the page headers, proportional to the file's size).
 //
 // # Layout
 //
@@ -20,8 +49,11 @@
 // the records without scanning them: "by_expiry" (expiry time, 8 bytes
 // big-endian, then the id) for the records that expire, which the sweeper
 // and eviction walk from the front, and "by_created" (CreatedAt, then the
-// id) for all records. Bucket "meta" keeps the layout version and the
-// running count and byte total.
+// id) for the records that never expire, which eviction walks once no
+// expiring record is left. (Layout version 1 files also index expiring
+// records by creation; those entries are removed with their records, and
+// eviction never reaches them while an expiring record is left.) Bucket
+// "meta" keeps the layout version and the running count and byte total.
 //
 // # Expiry
 //
@@ -34,21 +66,25 @@
 //
 // Each call checks its context before it starts and returns ctx.Err() if
 // it is done; a bbolt transaction, once begun, runs to its end (they are
-// short: one record, or a bounded batch of a sweep).
+// short: one commit of queued changes, or a bounded batch of a sweep).
+// Put and Delete wait only when the queue is full (the disk is not
+// keeping up) or CommitDelay is negative; they stop waiting when ctx is
+// done.
 //
 // # Size cap
 //
 // Options.MaxBytes caps the total StoredResponse.Size() (id + response +
-// input bytes) of the records kept. When a Put would take the total over
-// it, records are evicted, in the same transaction, until the new one
-// fits: first the records that expire first (expired ones therefore go
-// before any live one), then, when no expiring record is left, the
+// input bytes) of the records kept. When a commit would take the total
+// over it, records are evicted, in the same transaction, until the new
+// one fits: first the records that expire first (expired ones therefore
+// go before any live one), then, when no expiring record is left, the
 // records with the oldest CreatedAt (ties by id). A record that is on its
-// own bigger than the cap is refused with an error wrapping ErrTooLarge,
-// and the store is left as it was. The file itself is larger than the
-// total: bbolt adds page overhead and keeps freed pages for reuse instead
-// of shrinking the file, so give the disk some room over MaxBytes (about
-// twice is comfortable).
+// own bigger than the cap is refused by Put with an error wrapping
+// ErrTooLarge, and the store is left as it was. The file itself is larger
+// than the total: bbolt adds page overhead and keeps freed pages for reuse
+// instead of shrinking the file, so give the disk some room over MaxBytes
+// (about twice is comfortable). Records waiting in the queue count once
+// committed.
 package boltstore
 
 import (
@@ -79,6 +115,10 @@ const FileName = "responses.db"
 const (
 	DefaultSweepInterval = time.Minute
 	DefaultLockTimeout   = time.Second
+	DefaultCommitDelay   = 100 * time.Millisecond
+	// DefaultMaxQueued is the size of the changes that may wait for a
+	// commit before Put and Delete wait for one.
+	DefaultMaxQueued = 64 << 20
 )
 
 // layoutVersion is kept in the meta bucket; Open refuses another one.
@@ -95,6 +135,8 @@ var (
 	// ErrTooLarge is wrapped by Put's error for a response bigger than
 	// Options.MaxBytes on its own.
 	ErrTooLarge = errors.New("response larger than the store's size cap")
+	// ErrClosed is wrapped by the error of a Put or Delete after Close.
+	ErrClosed = errors.New("the response store is closed")
 )
 
 var (
@@ -120,19 +162,34 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock that another
 	// process may hold; 0: DefaultLockTimeout.
 	LockTimeout time.Duration
+	// CommitDelay is how long a change Put or Delete queued may wait for
+	// its commit, which it shares with every change queued meanwhile: the
+	// most a crash can lose. 0: DefaultCommitDelay; negative: Put and
+	// Delete return only once their change is committed and synced.
+	CommitDelay time.Duration
+	// MaxQueued bounds the bytes of queued changes: a Put or Delete that
+	// finds more waits for a commit. 0: DefaultMaxQueued.
+	MaxQueued int64
 	// OnSweepError, if set, is told of each failed background sweep.
 	OnSweepError func(error)
+	// OnWriteError, if set, is told of each change Put or Delete queued
+	// that could not be committed (the error names the response); unset,
+	// OnSweepError is told instead.
+	OnWriteError func(error)
 }
 
 // Store is a ports.ResponseStore in one bbolt file. Its methods are safe
 // for concurrent use.
 type Store struct {
-	db        *bolt.DB
-	path      string
-	maxBytes  int64
-	onErr     func(error)
-	stop      chan struct{}
-	done      chan struct{}
+	db       *bolt.DB
+	path     string
+	maxBytes int64
+	onErr    func(error)
+	stop     chan struct{}
+	done     chan struct{}
+
+	w writer
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -140,9 +197,9 @@ type Store struct {
 var _ ports.ResponseStore = (*Store)(nil)
 
 // Open opens the store file at path, creating it and its directory if
-// needed, and starts the sweeper. When another process has the file open,
-// Open fails after Options.LockTimeout with an error that wraps ErrLocked
-// and says so.
+// needed, and starts the sweeper and the writer. When another process
+// has the file open, Open fails after Options.LockTimeout with an error
+// that wraps ErrLocked and says so.
 func Open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("boltstore: no file path")
@@ -157,7 +214,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: %s: %w (no lock within %v): an embedded store serves one process; "+
 			"stop the other one, give each its own data directory, or share responses through Redis: %w",
@@ -178,6 +235,11 @@ func Open(path string, opts Options) (*Store, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	onWrite := opts.OnWriteError
+	if onWrite == nil {
+		onWrite = opts.OnSweepError
+	}
+	s.w.init(s, opts.CommitDelay, opts.MaxQueued, onWrite)
 	interval := opts.SweepInterval
 	if interval == 0 {
 		interval = DefaultSweepInterval
@@ -206,8 +268,9 @@ func initBuckets(tx *bolt.Tx) error {
 	return putUint(meta, metaVersion, layoutVersion)
 }
 
-// Close stops the sweeper and closes the file. Later calls return the
-// first one's result.
+// Close commits every queued change, stops the sweeper and the writer,
+// and closes the file. Put and Delete fail after it. Later calls return
+// the first one's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		select {
@@ -216,6 +279,7 @@ func (s *Store) Close() error {
 			close(s.stop)
 			<-s.done
 		}
+		s.w.close()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
@@ -225,7 +289,9 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.path }
 
 // Put stores r, replacing the response with the same id. A response whose
-// ExpiresAt has already come only removes the one it replaces.
+// ExpiresAt has already come only removes the one it replaces. The change
+// is seen at once and committed within Options.CommitDelay (see the
+// package doc).
 func (s *Store) Put(ctx context.Context, r domain.StoredResponse) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -237,27 +303,11 @@ func (s *Store) Put(ctx context.Context, r domain.StoredResponse) error {
 	if s.maxBytes > 0 && size > s.maxBytes {
 		return fmt.Errorf("boltstore: put %q: %w: %d bytes, the cap (MaxBytes) is %d", r.ID, ErrTooLarge, size, s.maxBytes)
 	}
-	val := record.Append(nil, r)
-	id := []byte(r.ID)
-	now := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := bucketsOf(tx)
-		if old := b.responses.Get(id); old != nil {
-			if err := b.remove(id, old); err != nil {
-				return err
-			}
-		}
-		if expired(r.ExpiresAt, now) {
-			return nil
-		}
-		if s.maxBytes > 0 {
-			if err := b.evictFor(size, s.maxBytes); err != nil {
-				return err
-			}
-		}
-		return b.insert(id, val, r, size)
-	})
-	if err != nil {
+	c := change{id: r.ID, created: r.CreatedAt, expires: r.ExpiresAt, size: size}
+	if !expired(r.ExpiresAt, time.Now()) {
+		c.val = record.Append(nil, r)
+	}
+	if err := s.w.queue(ctx, c); err != nil {
 		return fmt.Errorf("boltstore: put %q: %w", r.ID, err)
 	}
 	return nil
@@ -270,17 +320,24 @@ func (s *Store) Get(ctx context.Context, id string) (domain.StoredResponse, erro
 		return domain.StoredResponse{}, err
 	}
 	var val []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketResponses).Get([]byte(id)); v != nil {
-			val = bytes.Clone(v) // v lives only as long as the transaction
+	if c, ok := s.w.lookup(id); ok {
+		if c.val == nil || expired(c.expires, time.Now()) {
+			return domain.StoredResponse{}, domain.ErrResponseNotFound
 		}
-		return nil
-	})
-	if err != nil {
-		return domain.StoredResponse{}, fmt.Errorf("boltstore: get %q: %w", id, err)
-	}
-	if val == nil {
-		return domain.StoredResponse{}, domain.ErrResponseNotFound
+		val = bytes.Clone(c.val) // c.val is never written, but shared
+	} else {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			if v := tx.Bucket(bucketResponses).Get([]byte(id)); v != nil {
+				val = bytes.Clone(v) // v lives only as long as the transaction
+			}
+			return nil
+		})
+		if err != nil {
+			return domain.StoredResponse{}, fmt.Errorf("boltstore: get %q: %w", id, err)
+		}
+		if val == nil {
+			return domain.StoredResponse{}, domain.ErrResponseNotFound
+		}
 	}
 	r, err := record.Decode(id, val)
 	if err != nil {
@@ -294,29 +351,36 @@ func (s *Store) Get(ctx context.Context, id string) (domain.StoredResponse, erro
 
 // Delete removes the response with id, or returns
 // domain.ErrResponseNotFound when there is none or it had expired (it is
-// removed all the same).
+// removed all the same). Like Put, it is seen at once and committed
+// within Options.CommitDelay.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	key := []byte(id)
 	now := time.Now()
-	found := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := bucketsOf(tx)
-		old := b.responses.Get(key)
-		if old == nil {
+	var found, present bool
+	if c, ok := s.w.lookup(id); ok {
+		present = c.val != nil
+		found = present && !expired(c.expires, now)
+	} else {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucketResponses).Get([]byte(id))
+			if v == nil {
+				return nil
+			}
+			present = true
+			exp, err := record.ExpiresAt(v)
+			found = err == nil && !expired(exp, now)
 			return nil
-		}
-		exp, err := record.ExpiresAt(old)
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("boltstore: delete %q: %w", id, err)
 		}
-		found = !expired(exp, now)
-		return b.remove(key, old)
-	})
-	if err != nil {
-		return fmt.Errorf("boltstore: delete %q: %w", id, err)
+	}
+	if present {
+		if err := s.w.queue(ctx, change{id: id}); err != nil {
+			return fmt.Errorf("boltstore: delete %q: %w", id, err)
+		}
 	}
 	if !found {
 		return domain.ErrResponseNotFound
@@ -324,14 +388,22 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Flush commits every change queued before it was called, and returns
+// once they are on disk (or ctx is done). Close flushes; a caller needs
+// Flush only for a durability point of its own.
+func (s *Store) Flush(ctx context.Context) error { return s.w.flush(ctx) }
+
 // Stats is what a Store holds.
 type Stats struct {
 	Responses int   // records, expired ones not yet swept included
 	Bytes     int64 // their total StoredResponse.Size(), what MaxBytes caps
 }
 
-// Stats reports what the store holds.
+// Stats reports what the store holds, queued changes committed first.
 func (s *Store) Stats() (Stats, error) {
+	if err := s.Flush(context.Background()); err != nil {
+		return Stats{}, err
+	}
 	var st Stats
 	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -343,8 +415,12 @@ func (s *Store) Stats() (Stats, error) {
 }
 
 // Sweep deletes the responses whose ExpiresAt has come and says how many.
-// The background sweeper calls it; so may a caller that disabled it.
+// The background sweeper calls it; so may a caller that disabled it. It
+// commits the queued changes first.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
+	if err := s.Flush(ctx); err != nil {
+		return 0, err
+	}
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -353,7 +429,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		n := 0
 		now := sortKey(time.Now())
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			b := bucketsOf(tx)
+			b := newBatch(tx)
 			c := b.byExpiry.Cursor()
 			for k, _ := c.First(); k != nil && n < sweepBatch; k, _ = c.First() {
 				if len(k) < 8 {
@@ -375,12 +451,12 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 				}
 				n++
 			}
-			return nil
+			return b.finish()
 		})
-		total += n
 		if err != nil {
 			return total, fmt.Errorf("boltstore: sweep: %w", err)
 		}
+		total += n
 		if n < sweepBatch {
 			return total, nil
 		}
@@ -418,37 +494,81 @@ func expired(exp, now time.Time) bool {
 	return !exp.IsZero() && !now.Before(exp)
 }
 
-// buckets are one transaction's buckets.
-type buckets struct {
+// batch is one write transaction's buckets, and the meta counters as the
+// transaction has changed them so far (written once, by finish).
+type batch struct {
 	responses, byExpiry, byCreated, meta *bolt.Bucket
+
+	count, bytes uint64
+	changed      bool
+	key, id      []byte // scratch for keys (bbolt copies the keys it keeps)
 }
 
-func bucketsOf(tx *bolt.Tx) buckets {
-	return buckets{
+func newBatch(tx *bolt.Tx) *batch {
+	b := &batch{
 		responses: tx.Bucket(bucketResponses),
 		byExpiry:  tx.Bucket(bucketByExpiry),
 		byCreated: tx.Bucket(bucketByCreated),
 		meta:      tx.Bucket(bucketMeta),
 	}
+	// Records and index entries arrive in time order (the ids begin with
+	// the time) and leave oldest first: pages may be filled.
+	b.responses.FillPercent, b.byExpiry.FillPercent, b.byCreated.FillPercent = 0.9, 0.9, 0.9
+	b.count, b.bytes = getUint(b.meta, metaCount), getUint(b.meta, metaBytes)
+	return b
 }
 
-func (b buckets) insert(id, val []byte, r domain.StoredResponse, size int64) error {
-	if err := b.responses.Put(id, val); err != nil {
+// finish writes the counters, when they changed.
+func (b *batch) finish() error {
+	if !b.changed {
+		return nil
+	}
+	if err := putUint(b.meta, metaCount, b.count); err != nil {
 		return err
 	}
-	if !r.ExpiresAt.IsZero() {
-		if err := b.byExpiry.Put(indexKey(r.ExpiresAt, id), nil); err != nil {
+	return putUint(b.meta, metaBytes, b.bytes)
+}
+
+// apply makes one queued change: the record c.val under c.id, replacing
+// the one there, or (c.val nil) the removal of that one.
+func (b *batch) apply(c *change, maxBytes int64, now time.Time) error {
+	b.id = append(b.id[:0], c.id...)
+	id := b.id
+	if old := b.responses.Get(id); old != nil {
+		if err := b.remove(id, old); err != nil {
 			return err
 		}
 	}
-	if err := b.byCreated.Put(indexKey(r.CreatedAt, id), nil); err != nil {
+	if c.val == nil || expired(c.expires, now) {
+		return nil
+	}
+	if maxBytes > 0 {
+		if err := b.evictFor(c.size, maxBytes); err != nil {
+			return err
+		}
+	}
+	return b.insert(id, c)
+}
+
+func (b *batch) insert(id []byte, c *change) error {
+	if err := b.responses.Put(id, c.val); err != nil {
 		return err
 	}
-	return b.account(1, size)
+	if !c.expires.IsZero() {
+		if err := b.byExpiry.Put(b.indexKey(c.expires, id), nil); err != nil {
+			return err
+		}
+	} else if err := b.byCreated.Put(b.indexKey(c.created, id), nil); err != nil {
+		// Only the records that never expire: eviction reaches the
+		// creation index only once no expiring record is left.
+		return err
+	}
+	b.account(1, c.size)
+	return nil
 }
 
 // remove deletes the record val stored under id, and its index entries.
-func (b buckets) remove(id, val []byte) error {
+func (b *batch) remove(id, val []byte) error {
 	r, err := record.Decode(string(id), val)
 	if err != nil {
 		// Unreadable: drop it anyway (its index entries, which cannot be
@@ -458,23 +578,25 @@ func (b buckets) remove(id, val []byte) error {
 	}
 	size := int64(r.Size())
 	if !r.ExpiresAt.IsZero() {
-		if err := b.byExpiry.Delete(indexKey(r.ExpiresAt, id)); err != nil {
+		if err := b.byExpiry.Delete(b.indexKey(r.ExpiresAt, id)); err != nil {
 			return err
 		}
 	}
-	if err := b.byCreated.Delete(indexKey(r.CreatedAt, id)); err != nil {
+	// Layout 1 files index expiring records by creation too.
+	if err := b.byCreated.Delete(b.indexKey(r.CreatedAt, id)); err != nil {
 		return err
 	}
 	if err := b.responses.Delete(id); err != nil {
 		return err
 	}
-	return b.account(-1, -size)
+	b.account(-1, -size)
+	return nil
 }
 
 // evictFor removes records, those that expire first and then the oldest,
 // until size more bytes fit under limit.
-func (b buckets) evictFor(size, limit int64) error {
-	for int64(getUint(b.meta, metaBytes))+size > limit {
+func (b *batch) evictFor(size, limit int64) error {
+	for int64(b.bytes)+size > limit {
 		k, _ := b.byExpiry.Cursor().First()
 		index := b.byExpiry
 		if k == nil {
@@ -484,7 +606,8 @@ func (b buckets) evictFor(size, limit int64) error {
 		if k == nil {
 			// Nothing left to evict: the counter disagrees with the
 			// records (it cannot, but never loop on it).
-			return b.account(-int64(getUint(b.meta, metaCount)), -int64(getUint(b.meta, metaBytes)))
+			b.count, b.bytes, b.changed = 0, 0, true
+			return nil
 		}
 		if len(k) < 8 {
 			return fmt.Errorf("%w: index key %x", record.ErrCorrupt, k)
@@ -501,11 +624,10 @@ func (b buckets) evictFor(size, limit int64) error {
 	return nil
 }
 
-func (b buckets) account(count, size int64) error {
-	if err := putUint(b.meta, metaCount, addClamped(getUint(b.meta, metaCount), count)); err != nil {
-		return err
-	}
-	return putUint(b.meta, metaBytes, addClamped(getUint(b.meta, metaBytes), size))
+func (b *batch) account(count, size int64) {
+	b.count = addClamped(b.count, count)
+	b.bytes = addClamped(b.bytes, size)
+	b.changed = true
 }
 
 func addClamped(v uint64, d int64) uint64 {
@@ -528,11 +650,12 @@ func putUint(b *bolt.Bucket, key []byte, v uint64) error {
 }
 
 // indexKey is t's sort key, then id: the index buckets' keys, in time
-// order.
-func indexKey(t time.Time, id []byte) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, sortKey(t))
-	return append(k, id...)
+// order. It is valid until the next call (bbolt copies the keys it
+// keeps).
+func (b *batch) indexKey(t time.Time, id []byte) []byte {
+	b.key = binary.BigEndian.AppendUint64(b.key[:0], sortKey(t))
+	b.key = append(b.key, id...)
+	return b.key
 }
 
 var (

@@ -48,6 +48,23 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// The contract with every change still queued when it is read (a commit
+// an hour away), and with every Put and Delete waiting for its commit.
+func TestContractQueued(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) ports.ResponseStore {
+		s, _ := openTemp(t, boltstore.Options{CommitDelay: time.Hour, MaxBytes: 64 << 20})
+		t.Cleanup(func() { checkStats(t, s) })
+		return s
+	})
+}
+
+func TestContractCommitEachPut(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) ports.ResponseStore {
+		s, _ := openTemp(t, boltstore.Options{CommitDelay: -1})
+		return s
+	})
+}
+
 // The contract once more with a size cap large enough never to evict, so
 // that the accounting runs under every operation.
 func TestContractWithSizeCap(t *testing.T) {
@@ -238,6 +255,10 @@ func TestSizeCapEvicts(t *testing.T) {
 	}
 	present := func(want ...string) {
 		t.Helper()
+		// Eviction happens as the queued Puts are committed.
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
 		var got []string
 		for _, id := range []string{"old1", "old2", "old3", "exp1", "exp2", "exp3", "new1", "new2", "new3", "new4"} {
 			if _, err := s.Get(ctx, id); err == nil {
@@ -277,6 +298,9 @@ func TestSizeCapEvicts(t *testing.T) {
 	big := rec("new4", 30, 0)
 	big.Response = bytes.Repeat([]byte{'b'}, 2*doc+4-100)
 	put(big)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Get(ctx, "new3"); !errors.Is(err, domain.ErrResponseNotFound) {
 		t.Fatalf("new3 (the only expiring record) should have gone first: %v", err)
 	}
