@@ -199,7 +199,7 @@ func (c *Client) Chat(ctx context.Context, req domain.ChatRequest, out ports.Sin
 	}
 	defer call.Close()
 	r := sseReader{backend: c.call.Name(), frame: call.Started, fail: call.Fail, where: call.Where()}
-	return r.relay(call.Body(out.Flush), out)
+	return call.End(r.relay(call.Body(out.Flush), out))
 }
 
 // sseReader turns an OpenAI event stream into chunks: one per choice of

@@ -294,3 +294,43 @@ func compactJSON(b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestFinishedAnswersKeepTheirConnection: streams read to their end hand
+// the connection back, so chat and text completions one after the other
+// use one connection (closing a body before its chunked end would dial a
+// new one per answer, and handshake again with an https gateway).
+func TestFinishedAnswersKeepTheirConnection(t *testing.T) {
+	srv := gatewaytest.New("m")
+	t.Cleanup(srv.Close)
+	srv.Pieces = []string{"a", "b", "c"}
+	srv.EndDelay = 5 * time.Millisecond // the body ends after the last frame was read
+	var dials backendtest.Dials
+	u, _ := url.Parse(srv.URL + "/v1")
+	c := gateway.New(dials.Options(upstream.Options{Name: "gateway", BaseURL: u, Timeouts: upstream.Timeouts{FirstByte: 5 * time.Second}}))
+	for range 3 {
+		if err := c.Chat(context.Background(), chat("m", 1), &backendtest.Frames{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Complete(context.Background(), textRequest("m", `{"model":"m","prompt":"p"}`, 1, 1), &textFrames{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dials.Count(); n != 1 {
+		t.Errorf("6 answers one after the other opened %d connections, want 1", n)
+	}
+}
+
+// TestABodyHeldOpenAfterTheAnswerDoesNotHoldItUp: a gateway that keeps
+// the body open after [DONE] costs the connection, not the client's time.
+func TestABodyHeldOpenAfterTheAnswerDoesNotHoldItUp(t *testing.T) {
+	srv := gatewaytest.New("m")
+	t.Cleanup(srv.Close)
+	srv.EndDelay = 10 * time.Second
+	start := time.Now()
+	if err := newClient(srv, "").Chat(context.Background(), chat("m", 1), &backendtest.Frames{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the answer took %v: the service waited for the body to end", d)
+	}
+}

@@ -31,7 +31,7 @@ func (c *Client) respond(ctx context.Context, req domain.ChatRequest, p wire.Res
 	}
 	defer call.Close()
 	r := responsesReader{backend: c.call.Name(), event: call.Started, fail: call.Fail, where: call.Where()}
-	return r.relay(call.Body(out.Flush), out)
+	return call.End(r.relay(call.Body(out.Flush), out))
 }
 
 var jsonFalse = []byte("false")

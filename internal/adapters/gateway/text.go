@@ -37,7 +37,7 @@ func (c *Client) Complete(ctx context.Context, req domain.TextRequest, out ports
 	}
 	defer call.Close()
 	r := sseReader{backend: c.call.Name(), frame: call.Started, fail: call.Fail, where: call.Where()}
-	return r.relayText(call.Body(out.Flush), out, textChoices(req))
+	return call.End(r.relayText(call.Body(out.Flush), out, textChoices(req)))
 }
 
 // textChoices is how many choices a text completion has: n for each

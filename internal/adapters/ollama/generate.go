@@ -233,7 +233,7 @@ func (c *Client) generate(ctx context.Context, body []byte, out ports.Sink[domai
 	}
 	defer call.Close()
 	r := generateReader{backend: c.call.Name(), where: call.Where(), call: call}
-	return r.relay(call.Body(out.Flush), out)
+	return call.End(r.relay(call.Body(out.Flush), out))
 }
 
 // generateReader turns an /api/generate stream into text chunks, one per

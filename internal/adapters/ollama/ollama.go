@@ -223,7 +223,7 @@ func (c *Client) stream(ctx context.Context, body []byte, p plan, out ports.Sink
 	}
 	defer call.Close()
 	r := ndjsonReader{backend: c.call.Name(), where: call.Where(), plan: p, call: call}
-	return r.relay(call.Body(out.Flush), out)
+	return call.End(r.relay(call.Body(out.Flush), out))
 }
 
 // progress is what a stream reader tells the call it reads (an

@@ -334,3 +334,27 @@ func TestExtrasOfTheWrongType(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishedAnswersKeepTheirConnection: /api/chat and /api/generate
+// streams read to their done line hand the connection back, so answers
+// one after the other use one connection.
+func TestFinishedAnswersKeepTheirConnection(t *testing.T) {
+	srv := ollamatest.New("m")
+	t.Cleanup(srv.Close)
+	srv.Pieces = []string{"a", "b", "c"}
+	srv.EndDelay = 5 * time.Millisecond // the body ends after the last frame was read
+	var dials backendtest.Dials
+	u, _ := url.Parse(srv.URL)
+	c := ollama.New(dials.Options(upstream.Options{Name: "ollama", BaseURL: u, Timeouts: upstream.Timeouts{FirstByte: 5 * time.Second}}), ollama.Options{})
+	for range 3 {
+		if err := c.Chat(context.Background(), chat("m"), &backendtest.Frames{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Complete(context.Background(), text("go on"), &textFrames{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dials.Count(); n != 1 {
+		t.Errorf("6 answers one after the other opened %d connections, want 1", n)
+	}
+}

@@ -154,6 +154,7 @@ type Call struct {
 	total     time.Duration
 	lastFrame atomic.Int64 // the latest frame, in ns after begun
 	answered  atomic.Bool  // a frame arrived: a break now is a cut answer, not an unreachable backend
+	finished  bool         // the reader saw the answer's end (End with nil)
 	name      string
 	where     string // method and URL, for the logs
 }
@@ -359,16 +360,58 @@ func (c *Call) Started() {
 	}
 }
 
+// End notes how reading the answer ended and returns err: nil means the
+// reader saw the answer's last frame ([DONE], Ollama's done line), so Close
+// reads the little that follows it (the end of the chunked body) and the
+// connection goes back to the pool for the next call. Closed before its
+// end, a body takes its connection with it: every stream would then dial
+// a new one (and, to an https gateway, shake hands again).
+func (c *Call) End(err error) error {
+	if err == nil {
+		c.finished = true
+	}
+	return err
+}
+
 // Close releases the response and the request's context.
 func (c *Call) Close() {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
 	if c.Resp != nil {
+		if c.finished {
+			c.drain()
+		}
 		c.Resp.Body.Close()
 	}
 	c.cancel(context.Canceled)
 }
+
+// A finished answer's body is read to its end for at most drainBytes or
+// drainWait; a backend that sends more, or holds the body open after its
+// last frame, loses the connection instead.
+const (
+	drainBytes = 4 << 10
+	drainWait  = 50 * time.Millisecond
+)
+
+// drain reads the rest of a finished answer's body to its end. The end of
+// the chunked encoding is normally already received with the last frame,
+// so this returns at once.
+func (c *Call) drain() {
+	stop := time.AfterFunc(drainWait, func() { c.cancel(errDrainTimeout) })
+	defer stop.Stop()
+	var buf [512]byte
+	for n := 0; n <= drainBytes; {
+		k, err := c.Resp.Body.Read(buf[:])
+		n += k
+		if err != nil {
+			return
+		}
+	}
+}
+
+var errDrainTimeout = errors.New("the answer's body stayed open after its last frame")
 
 // Fail classifies an error met while sending or reading: the caller's own
 // cancellation is returned as is; everything else is an UpstreamError whose

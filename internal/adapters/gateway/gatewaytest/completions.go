@@ -349,4 +349,5 @@ func (c *completion) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	io.WriteString(w, "data: [DONE]\n\n")
 	flusher.Flush()
+	c.cfg.end(r)
 }

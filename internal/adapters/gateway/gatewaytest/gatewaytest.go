@@ -37,6 +37,11 @@ type Server struct {
 	Hang bool
 	// PieceDelay pauses between frames.
 	PieceDelay time.Duration
+	// EndDelay pauses after the last frame of a stream ([DONE]), flushed,
+	// before the body ends: the end of the chunked encoding then comes in
+	// a packet of its own, as from a server that ends its stream a moment
+	// after its last event.
+	EndDelay time.Duration
 	// FirstDelay pauses before the answer (before the headers).
 	FirstDelay time.Duration
 	// Garbage answers 200 with an event stream whose data is not JSON.
@@ -106,7 +111,7 @@ func (s *Server) snapshot() Server {
 	defer s.mu.Unlock()
 	return Server{
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
-		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
+		Hang: s.Hang, PieceDelay: s.PieceDelay, EndDelay: s.EndDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
 		FinishReason: s.FinishReason, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, ErrorMessage: s.ErrorMessage,
 		Dimensions: s.Dimensions, Reasoning: s.Reasoning, ToolCall: s.ToolCall, Incomplete: s.Incomplete, Failure: s.Failure,
 	}
@@ -342,4 +347,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	io.WriteString(w, "data: [DONE]\n\n")
 	flusher.Flush()
+	cfg.end(r)
+}
+
+// end waits out EndDelay (or the client) after a stream's last frame.
+func (s *Server) end(r *http.Request) {
+	if s.EndDelay > 0 {
+		select {
+		case <-time.After(s.EndDelay):
+		case <-r.Context().Done():
+		}
+	}
 }

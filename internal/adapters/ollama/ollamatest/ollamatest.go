@@ -40,6 +40,10 @@ type Server struct {
 	Hang bool
 	// PieceDelay pauses between streamed lines.
 	PieceDelay time.Duration
+	// EndDelay pauses after a stream's last line (done), flushed, before
+	// the body ends: the end of the chunked encoding then comes in a
+	// packet of its own.
+	EndDelay time.Duration
 	// FirstDelay pauses before the answer (before the headers).
 	FirstDelay time.Duration
 	// Garbage answers 200 with a body that is not Ollama's.
@@ -96,7 +100,7 @@ func (s *Server) snapshot() Server {
 	defer s.mu.Unlock()
 	return Server{
 		Models: s.Models, Reply: s.Reply, Pieces: s.Pieces, Status: s.Status,
-		Hang: s.Hang, PieceDelay: s.PieceDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
+		Hang: s.Hang, PieceDelay: s.PieceDelay, EndDelay: s.EndDelay, BreakAfter: s.BreakAfter, FirstDelay: s.FirstDelay, Garbage: s.Garbage,
 		Thinking: s.Thinking, CallTools: s.CallTools,
 		DoneReason: s.DoneReason, PromptEvalCount: s.PromptEvalCount, EvalCount: s.EvalCount, ErrorText: s.ErrorText,
 		EmbeddingLength: s.EmbeddingLength, MaxInputChars: s.MaxInputChars,
@@ -391,6 +395,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pieces []string,
 	}
 	io.WriteString(w, final+"\n")
 	flusher.Flush()
+	if s.EndDelay > 0 {
+		select {
+		case <-time.After(s.EndDelay):
+		case <-r.Context().Done():
+		}
+	}
 }
 
 // whole waits as long as streaming the pieces would take: a buffered
