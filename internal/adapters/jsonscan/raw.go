@@ -1,9 +1,6 @@
 package jsonscan
 
-import (
-	"encoding/binary"
-	"unicode/utf8"
-)
+import "encoding/binary"
 
 // RawString returns the contents of the string at the cursor, escapes
 // untouched; plain is true when they hold neither an escape nor a
@@ -20,23 +17,7 @@ func (s *Scanner) RawString() (raw []byte, plain, ok bool) {
 	for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
 		i += 8
 	}
-	plain = true
-	for ; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c == '"':
-			s.i = i + 1
-			return b[start:i], plain, true
-		case c == '\\':
-			plain = false
-			i++
-		case c < 0x20:
-			return nil, false, false
-		case c >= utf8.RuneSelf:
-			plain = false
-		}
-	}
-	return nil, false, false
+	return s.stringFrom(start, i)
 }
 
 const (

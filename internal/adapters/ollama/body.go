@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/llm-gateway/chatgpt-api-adapter/internal/adapters/wire"
 	"github.com/llm-gateway/chatgpt-api-adapter/internal/domain"
 )
 
@@ -36,7 +36,7 @@ func encodeChat(r *ChatRequest) ([]byte, error) {
 
 func appendChat(b []byte, r *ChatRequest) (_ []byte, err error) {
 	b = append(b, `{"model":`...)
-	b = appendString(b, r.Model, false)
+	b = wire.AppendString(b, r.Model)
 	b = append(b, `,"messages":`...)
 	if r.Messages == nil {
 		b = append(b, "null"...)
@@ -60,12 +60,12 @@ func appendChat(b []byte, r *ChatRequest) (_ []byte, err error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":`...)
-			b = appendString(b, t.Type, false)
+			b = wire.AppendString(b, t.Type)
 			b = append(b, `,"function":{"name":`...)
-			b = appendString(b, t.Function.Name, false)
+			b = wire.AppendString(b, t.Function.Name)
 			if t.Function.Description != "" {
 				b = append(b, `,"description":`...)
-				b = appendString(b, t.Function.Description, false)
+				b = wire.AppendString(b, t.Function.Description)
 			}
 			if b, err = appendRawMember(b, `,"parameters":`, t.Function.Parameters); err != nil {
 				return nil, err
@@ -87,12 +87,12 @@ func appendChat(b []byte, r *ChatRequest) (_ []byte, err error) {
 
 func appendMessage(b []byte, m *Message) (_ []byte, err error) {
 	b = append(b, `{"role":`...)
-	b = appendString(b, m.Role, false)
+	b = wire.AppendString(b, m.Role)
 	b = append(b, `,"content":`...)
-	b = appendString(b, m.Content, false)
+	b = wire.AppendString(b, m.Content)
 	if m.Thinking != "" {
 		b = append(b, `,"thinking":`...)
-		b = appendString(b, m.Thinking, false)
+		b = wire.AppendString(b, m.Thinking)
 	}
 	if len(m.Images) > 0 {
 		b = append(b, `,"images":[`...)
@@ -100,7 +100,7 @@ func appendMessage(b []byte, m *Message) (_ []byte, err error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, im, false)
+			b = wire.AppendString(b, im)
 		}
 		b = append(b, ']')
 	}
@@ -118,7 +118,7 @@ func appendMessage(b []byte, m *Message) (_ []byte, err error) {
 				b = append(b, ',')
 			}
 			b = append(b, `"name":`...)
-			b = appendString(b, f.Name, false)
+			b = wire.AppendString(b, f.Name)
 			b = append(b, `,"arguments":`...)
 			if b, err = appendRaw(b, f.Arguments); err != nil {
 				return nil, err
@@ -129,7 +129,7 @@ func appendMessage(b []byte, m *Message) (_ []byte, err error) {
 	}
 	if m.ToolName != "" {
 		b = append(b, `,"tool_name":`...)
-		b = appendString(b, m.ToolName, false)
+		b = wire.AppendString(b, m.ToolName)
 	}
 	return append(b, '}'), nil
 }
@@ -139,12 +139,12 @@ func encodeGenerate(r *GenerateRequest) ([]byte, error) {
 	n := 160 + len(r.Model) + len(r.Prompt) + len(r.Suffix) + len(r.Options) + len(r.KeepAlive) + len(r.Think)
 	b := make([]byte, 0, n+n/8)
 	b = append(b, `{"model":`...)
-	b = appendString(b, r.Model, false)
+	b = wire.AppendString(b, r.Model)
 	b = append(b, `,"prompt":`...)
-	b = appendString(b, r.Prompt, false)
+	b = wire.AppendString(b, r.Prompt)
 	if r.Suffix != "" {
 		b = append(b, `,"suffix":`...)
-		b = appendString(b, r.Suffix, false)
+		b = wire.AppendString(b, r.Suffix)
 	}
 	if r.Raw {
 		b = append(b, `,"raw":true`...)
@@ -202,62 +202,6 @@ func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, c.Bytes()...), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string as encoding/json does: invalid
-// UTF-8 replaced, control characters, U+2028 and U+2029 escaped, and <, >
-// and & too when html (json.Marshal's default; an Encoder told
-// SetEscapeHTML(false) leaves them).
-func appendString(b []byte, s string, html bool) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendFloat writes f as encoding/json does; NaN and the infinities,
@@ -391,7 +335,7 @@ func (o *optionSet) json(seed *int64) json.RawMessage {
 			} else {
 				b = append(b, ',')
 			}
-			b = appendString(b, stop, true)
+			b = wire.AppendStringHTML(b, stop)
 		}
 		b = append(b, ']')
 	}

@@ -6,6 +6,7 @@ package wire
 
 import (
 	"math/rand/v2"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -37,8 +38,10 @@ func RandomText(prefix string) string {
 
 const hex = "0123456789abcdef"
 
-// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as encoding/json does; HTML characters are left alone.
+// AppendString appends s as a JSON string, byte for byte as an
+// encoding/json Encoder told SetEscapeHTML(false) writes it: invalid UTF-8
+// becomes U+FFFD, control characters, U+2028 and U+2029 are escaped, HTML
+// characters are left alone.
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -53,6 +56,10 @@ func AppendString(b []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':
@@ -67,24 +74,41 @@ func AppendString(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
+		case r == '\u2028' || r == '\u2029':
 			b = append(b, s[start:i]...)
 			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
 			i += size
-			start = i
 			continue
 		}
 		i += size
+		start = i
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendStringHTML is AppendString with <, > and & escaped too, as
+// json.Marshal writes strings. Those three stand in AppendString's output
+// only as themselves (its escapes are letters and hex digits), so they
+// are replaced there.
+func AppendStringHTML(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "<>&") {
+		return AppendString(b, s)
+	}
+	for _, c := range []byte(AppendString(nil, s)) {
+		switch c {
+		case '<', '>', '&':
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // ChatBody is the body of a client's POST /v1/chat/completions, as the

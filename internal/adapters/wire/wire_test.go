@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"testing"
@@ -32,6 +33,7 @@ func TestAppendStringRoundTrips(t *testing.T) {
 func FuzzAppendString(f *testing.F) {
 	f.Add("hello \"world\"\n")
 	f.Add("\xff")
+	f.Add("<a href=\"x\">&\b\f\u2028\x01</a>")
 	f.Fuzz(func(t *testing.T, s string) {
 		b := wire.AppendString(nil, s)
 		var got string
@@ -40,6 +42,21 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if utf8.ValidString(s) && got != s {
 			t.Fatalf("%q round-tripped to %q", s, got)
+		}
+		// Byte for byte what encoding/json writes, with and without its
+		// HTML escaping.
+		var enc bytes.Buffer
+		e := json.NewEncoder(&enc)
+		e.SetEscapeHTML(false)
+		if err := e.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.TrimSuffix(enc.Bytes(), []byte("\n")); !bytes.Equal(b, want) {
+			t.Fatalf("AppendString(%q) = %s, encoding/json writes %s", s, b, want)
+		}
+		want, _ := json.Marshal(s)
+		if h := wire.AppendStringHTML(nil, s); !bytes.Equal(h, want) {
+			t.Fatalf("AppendStringHTML(%q) = %s, json.Marshal writes %s", s, h, want)
 		}
 	})
 }
