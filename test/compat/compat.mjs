@@ -125,5 +125,5 @@ export function client(instance, { maxRetries = 0, onResponse, onRequest, apiKey
 
 /** The ids the service generates: chatcmpl- and 26 base32 characters. */
 export const completionID = /^chatcmpl-[A-Z2-7]{26}$/;
-/** The ids of the service's responses: resp_ and 26 base32 characters. */
-export const responseID = /^resp_[A-Z2-7]{26}$/;
+/** The ids of the service's responses: resp_, the time in milliseconds (12 hex digits) and 80 random bits (20 hex digits). */
+export const responseID = /^resp_[0-9a-f]{32}$/;
