@@ -41,10 +41,14 @@ generate:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChatRequest$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzChatFastPath$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastEmbeddingsRequest$$' -fuzztime $(FUZZTIME) ./internal/adapters/openai/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./internal/adapters/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/adapters/jsonscan/
+	$(GO) test -run '^$$' -fuzz '^FuzzFloat32s$$' -fuzztime $(FUZZTIME) ./internal/adapters/jsonscan/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFloat32$$' -fuzztime $(FUZZTIME) ./internal/adapters/jsonscan/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzRewriteBody$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastEmbeddings$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzTextSSE$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastTextFrame$$' -fuzztime $(FUZZTIME) ./internal/adapters/gateway/
@@ -53,6 +57,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastLine$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzGenerate$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastGenerate$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastEmbed$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestBody$$' -fuzztime $(FUZZTIME) ./internal/adapters/ollama/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDataURL$$' -fuzztime $(FUZZTIME) ./internal/adapters/images/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/adapters/tokenizer/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/adapters/store/internal/record/
